@@ -8,7 +8,33 @@ import estclient
 
 EXPECTED_ALL = {
     "__version__",
+    "AuthenticationError",
+    "BadRequestError",
+    "BootstrapError",
+    "CertificateValidityError",
+    "CmcFailError",
+    "CsrAttrsError",
+    "CsrBuildError",
+    "EstConnectionError",
     "EstError",
+    "EstHttpError",
+    "EstTimeoutError",
+    "HostnameMismatchError",
+    "InvalidLabelError",
+    "MalformedMessageError",
+    "MalformedRequestError",
+    "MalformedResponseError",
+    "NameResolutionError",
+    "NotSupportedError",
+    "PopLinkingError",
+    "ProtocolVersionError",
+    "RaAuthorizationError",
+    "ResourceLockedError",
+    "SelfSignedServerError",
+    "ServerError",
+    "ServerKeyGenError",
+    "ServerTrustError",
+    "UntrustedServerError",
 }
 
 
