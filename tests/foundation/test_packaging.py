@@ -71,8 +71,17 @@ def test_metadata_complete(dists: Path, dist: str) -> None:
     assert isinstance(body, str) and body.startswith("# "), "the description is the package README"
 
 
+def test_reference_app_is_never_published(dists: Path) -> None:
+    (wheel,) = dists.glob("capf_online_ca_lab-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        meta_name = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        meta = email.message_from_bytes(zf.read(meta_name))
+    assert "Private :: Do Not Upload" in meta.get_all("Classifier", [])
+
+
 def test_twine_check(dists: Path) -> None:
-    files = sorted(str(p) for p in dists.iterdir() if p.name.endswith((".whl", ".tar.gz")))
+    prefixes = tuple(dist.replace("-", "_") + "-" for dist in PACKAGES)
+    files = sorted(str(p) for p in dists.iterdir() if p.name.startswith(prefixes))
     assert len(files) == 2 * len(PACKAGES)
     result = subprocess.run(
         [sys.executable, "-m", "twine", "check", "--strict", *files], capture_output=True, text=True
