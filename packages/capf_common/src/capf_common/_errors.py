@@ -114,3 +114,92 @@ class CtlFormatError(CapfError, ValueError):
 
 class LogReadError(CapfError, OSError):
     """A log file given to the analyzer cannot be read (missing, a directory, or no permission)."""
+
+
+class CapfProtocolError(CapfError):
+    """The CAPF wire protocol was broken, by the peer or by this side.
+
+    Args:
+        cause: What is wrong, in one sentence.
+        hint: How to fix it.
+
+    Attributes:
+        cause: What is wrong.
+        hint: How to fix it.
+    """
+
+    def __init__(self, cause: str, *, hint: str) -> None:
+        super().__init__(f"{cause}. Fix: {hint}")
+        self.cause = cause
+        self.hint = hint
+
+
+class RemoteProtocolError(CapfProtocolError):
+    """Bytes or a message received from the peer break the CAPF protocol (h11's remote protocol error).
+
+    Raised by the state machines for a message the peer may not send in the current state, a missing
+    required element, or (through :class:`FramingError`) bytes that are not a CAPF message at all.
+    """
+
+
+class FramingError(RemoteProtocolError):
+    """The bytes are not a well-formed CAPF message.
+
+    Wrong protocol id, a body length beyond the buffer, a truncated header or element, an element value that
+    does not fit its tag's layout (a string without its NUL, a nested certificate with a wrong inner length).
+    """
+
+
+class SessionMismatchError(FramingError):
+    """A message carries another session id than the one of its session.
+
+    Args:
+        expected: The session id of the session.
+        received: The session id in the message.
+    """
+
+    def __init__(self, expected: int, received: int) -> None:
+        super().__init__(
+            f"CAPF message for session {received:#010x} received in session {expected:#010x}",
+            hint="the peer must echo the session id of the server's first message; restart the session",
+        )
+        self.expected = expected
+        self.received = received
+
+
+class LocalProtocolError(CapfProtocolError):
+    """This side asked to send something the CAPF protocol does not allow now (h11's local protocol error).
+
+    A message out of turn, a value too large for its field, a send after the session ended.
+    """
+
+
+class CapfSignatureError(CapfError):
+    """A CAPF authentication signature cannot be made or does not verify.
+
+    Args:
+        cause: What is wrong.
+        hint: How to fix it.
+    """
+
+    def __init__(self, cause: str, *, hint: str) -> None:
+        super().__init__(f"{cause}. Fix: {hint}")
+        self.cause = cause
+        self.hint = hint
+
+
+class CapfAuthenticationError(CapfError):
+    """CAPF refuses a phone's authentication.
+
+    Args:
+        cause: Why the authentication is refused.
+        hint: How to fix it.
+        capf_code: The CAPF error code CUCM writes for this failure (3 invalid authentication string,
+            4 invalid LSC, 5 invalid MIC, 6 invalid credentials).
+    """
+
+    def __init__(self, cause: str, *, hint: str, capf_code: int) -> None:
+        super().__init__(f"{cause}. Fix: {hint}")
+        self.cause = cause
+        self.hint = hint
+        self.capf_code = capf_code
