@@ -1,0 +1,1060 @@
+"""The one place estclient uses asn1crypto (it has no type hints): typed functions over DER bytes.
+
+Everything here takes and returns bytes, str, int and small typed tuples. Any failure to parse raises
+:class:`Asn1Error` (a ValueError); the callers turn it into the package's typed errors with context.
+Nothing here does cryptography: signatures, encryption and key wrapping happen in the callers with
+``cryptography``; this module only lays out the ASN.1 (CMS RFC 5652, CMC RFC 5272, CsrAttrs RFC 8951 / RFC 9908).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from asn1crypto import algos, cms, core
+from asn1crypto import csr as a_csr
+from asn1crypto import x509 as a_x509
+
+__all__ = [
+    "Asn1Error",
+    "AttributeParts",
+    "CmcStatusParts",
+    "CriTemplateParts",
+    "EnvelopedParts",
+    "ExtensionParts",
+    "RecipientParts",
+    "SignedDataParts",
+    "SignerParts",
+]
+
+T = TypeVar("T")
+
+OID_DATA = "1.2.840.113549.1.7.1"
+OID_SIGNED_DATA = "1.2.840.113549.1.7.2"
+OID_ENVELOPED_DATA = "1.2.840.113549.1.7.3"
+
+
+class Asn1Error(ValueError):
+    """DER that does not parse as the expected structure."""
+
+
+def _guard(what: str, func: Callable[[], T]) -> T:
+    try:
+        return func()
+    except Asn1Error:
+        raise
+    except Exception as exc:  # asn1crypto raises many kinds (ValueError, TypeError, KeyError, OverflowError ...)
+        raise Asn1Error(f"{what}: {type(exc).__name__}: {_short(exc)}") from None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).replace("\n", " ")
+    return text[:200]
+
+
+def _load(spec: type[Any], der: bytes) -> Any:
+    if not der:
+        raise Asn1Error("empty input")
+    value = spec.load(der, strict=True)
+    return value
+
+
+# --- small values --------------------------------------------------------------------------------------------
+
+
+def der_to_oid(der: bytes) -> str:
+    """Decode a DER OBJECT IDENTIFIER to dotted text."""
+    return _guard("OBJECT IDENTIFIER", lambda: str(_load(core.ObjectIdentifier, der).dotted))
+
+
+def oid_to_der(dotted: str) -> bytes:
+    """Encode dotted text as a DER OBJECT IDENTIFIER."""
+    return _guard("OBJECT IDENTIFIER", lambda: bytes(core.ObjectIdentifier(dotted).dump()))
+
+
+def der_to_int(der: bytes) -> int:
+    """Decode a DER INTEGER."""
+    return _guard("INTEGER", lambda: int(_load(core.Integer, der).native))
+
+
+def int_to_der(value: int) -> bytes:
+    """Encode a DER INTEGER."""
+    return bytes(core.Integer(value).dump())
+
+
+def der_to_text(der: bytes) -> str:
+    """Decode any ASN.1 string type (UTF8String, PrintableString, IA5String ...) to text."""
+
+    def run() -> str:
+        value = _load(core.Any, der).parsed
+        if isinstance(value, core.AbstractString):
+            return str(value.native)
+        raise Asn1Error(f"not a string type (tag {value.tag})")
+
+    return _guard("string", run)
+
+
+def text_to_der(text: str, *, printable: bool = True) -> bytes:
+    """Encode text as PrintableString when it fits (and ``printable``), else UTF8String."""
+    allowed = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?")
+    if printable and all(ch in allowed for ch in text):
+        return bytes(core.PrintableString(text).dump())
+    return bytes(core.UTF8String(text).dump())
+
+
+def der_to_octets(der: bytes) -> bytes:
+    """Decode a DER OCTET STRING."""
+    return _guard("OCTET STRING", lambda: bytes(_load(core.OctetString, der).native))
+
+
+def octets_to_der(value: bytes) -> bytes:
+    """Encode a DER OCTET STRING."""
+    return bytes(core.OctetString(value).dump())
+
+
+def der_tag(der: bytes) -> tuple[int, int, bool]:
+    """Return (class, tag number, constructed) of the first element of ``der``."""
+
+    def run() -> tuple[int, int, bool]:
+        value = _load(core.Any, der)
+        return int(value.class_), int(value.tag), bool(value.method)
+
+    return _guard("DER element", run)
+
+
+def algorithm_identifier(der: bytes) -> tuple[str, bytes | None]:
+    """Split an AlgorithmIdentifier into (algorithm OID, parameters DER or None)."""
+
+    def run() -> tuple[str, bytes | None]:
+        seq = _load(core.Sequence, der)
+        items = [seq[i] for i in range(len(seq))] if len(seq) else []
+        if not items:
+            raise Asn1Error("empty AlgorithmIdentifier")
+        oid = der_to_oid(items[0].dump())
+        params = items[1].dump() if len(items) > 1 else None
+        return oid, params
+
+    return _guard("AlgorithmIdentifier", run)
+
+
+# --- CsrAttrs (RFC 7030 §4.5.2 as corrected by RFC 8951 §4) -----------------------------------------------------
+
+
+class _AnySet(core.SetOf):  # type: ignore[misc]
+    _child_spec = core.Any
+
+
+class _Attribute(core.Sequence):  # type: ignore[misc]
+    _fields = [("type", core.ObjectIdentifier), ("values", _AnySet)]  # noqa: RUF012
+
+
+class _AttrOrOid(core.Choice):  # type: ignore[misc]
+    _alternatives = [("oid", core.ObjectIdentifier), ("attribute", _Attribute)]  # noqa: RUF012
+
+
+class _CsrAttrs(core.SequenceOf):  # type: ignore[misc]
+    _child_spec = _AttrOrOid
+
+
+@dataclass(frozen=True)
+class AttributeParts:
+    """An Attribute: its type OID and the DER of each value."""
+
+    oid: str
+    values: tuple[bytes, ...]
+
+
+def csrattrs_decode(der: bytes) -> list[str | AttributeParts]:
+    """Decode CsrAttrs into bare OIDs (dotted text) and attributes."""
+
+    def run() -> list[str | AttributeParts]:
+        seq = _load(_CsrAttrs, der)
+        out: list[str | AttributeParts] = []
+        for item in seq:
+            chosen = item.chosen
+            if item.name == "oid":
+                out.append(str(chosen.dotted))
+            else:
+                values = tuple(bytes(v.dump()) for v in chosen["values"])
+                for v in values:  # force parsing of each value's TLV
+                    _load(core.Any, v)
+                out.append(AttributeParts(str(chosen["type"].dotted), values))
+        return out
+
+    return _guard("CsrAttrs", run)
+
+
+def csrattrs_encode(items: Sequence[str | AttributeParts]) -> bytes:
+    """Encode bare OIDs and attributes as DER CsrAttrs."""
+
+    def run() -> bytes:
+        children = []
+        for item in items:
+            if isinstance(item, str):
+                children.append(_AttrOrOid(name="oid", value=core.ObjectIdentifier(item)))
+            else:
+                attr = _Attribute(
+                    {"type": core.ObjectIdentifier(item.oid), "values": [core.Any.load(v) for v in item.values]}
+                )
+                children.append(_AttrOrOid(name="attribute", value=attr))
+        return bytes(_CsrAttrs(children).dump(force=True))
+
+    return _guard("CsrAttrs", run)
+
+
+# --- Extensions and RFC 9908 templates --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExtensionParts:
+    """An Extension or ExtensionTemplate: OID, critical flag, DER extnValue contents (None: to be filled in)."""
+
+    oid: str
+    critical: bool
+    value: bytes | None
+
+
+class _ExtensionTemplate(core.Sequence):  # type: ignore[misc]
+    _fields = [  # noqa: RUF012
+        ("extn_id", core.ObjectIdentifier),
+        ("critical", core.Boolean, {"default": False}),
+        ("extn_value", core.OctetString, {"optional": True}),
+    ]
+
+
+class _ExtensionTemplates(core.SequenceOf):  # type: ignore[misc]
+    _child_spec = _ExtensionTemplate
+
+
+def extensions_decode(der: bytes) -> list[ExtensionParts]:
+    """Decode ``Extensions`` or ``ExtensionTemplates`` (a SEQUENCE OF; extnValue optional in templates)."""
+
+    def run() -> list[ExtensionParts]:
+        seq = _load(_ExtensionTemplates, der)
+        out = []
+        for ext in seq:
+            raw = ext["extn_value"]
+            value = None if isinstance(raw, core.Void) else bytes(raw.native)
+            out.append(ExtensionParts(str(ext["extn_id"].dotted), bool(ext["critical"].native), value))
+        return out
+
+    return _guard("Extensions", run)
+
+
+def extensions_encode(exts: Sequence[ExtensionParts]) -> bytes:
+    """Encode extensions (a template when some value is None)."""
+
+    def run() -> bytes:
+        items = []
+        for ext in exts:
+            fields: dict[str, Any] = {"extn_id": ext.oid, "critical": ext.critical}
+            if ext.value is not None:
+                fields["extn_value"] = ext.value
+            items.append(_ExtensionTemplate(fields))
+        return bytes(_ExtensionTemplates(items).dump(force=True))
+
+    return _guard("Extensions", run)
+
+
+class _SingleAttributeTemplate(core.Sequence):  # type: ignore[misc]
+    _fields = [("type", core.ObjectIdentifier), ("value", core.Any, {"optional": True})]  # noqa: RUF012
+
+
+class _RdnTemplate(core.SetOf):  # type: ignore[misc]
+    _child_spec = _SingleAttributeTemplate
+
+
+class _RdnSequenceTemplate(core.SequenceOf):  # type: ignore[misc]
+    _child_spec = _RdnTemplate
+
+
+class _SpkiTemplate(core.Sequence):  # type: ignore[misc]
+    _fields = [("algorithm", core.Any), ("public_key", core.BitString, {"optional": True})]  # noqa: RUF012
+
+
+class _Attributes(core.SetOf):  # type: ignore[misc]
+    _child_spec = _Attribute
+
+
+class _CriTemplate(core.Sequence):  # type: ignore[misc]
+    _fields = [  # noqa: RUF012
+        ("version", core.Integer),
+        ("subject", _RdnSequenceTemplate, {"optional": True}),
+        ("subject_pk_info", _SpkiTemplate, {"implicit": 0, "optional": True}),
+        ("attributes", _Attributes, {"implicit": 1}),
+    ]
+
+
+@dataclass(frozen=True)
+class CriTemplateParts:
+    """A CertificationRequestInfoTemplate (RFC 9908 §3.4) taken apart.
+
+    ``subject`` is None when absent, else RDNs of (type OID, value DER or None). ``key_algorithm`` is the
+    SubjectPublicKeyInfoTemplate's AlgorithmIdentifier split in (OID, parameters DER or None).
+    """
+
+    version: int
+    subject: tuple[tuple[tuple[str, bytes | None], ...], ...] | None
+    key_algorithm: tuple[str, bytes | None] | None
+    public_key: bytes | None
+    attributes: tuple[AttributeParts, ...]
+
+
+def cri_template_decode(der: bytes) -> CriTemplateParts:
+    """Decode a CertificationRequestInfoTemplate."""
+
+    def run() -> CriTemplateParts:
+        tpl = _load(_CriTemplate, der)
+        subject = None
+        if not isinstance(tpl["subject"], core.Void):
+            rdns = []
+            for rdn in tpl["subject"]:
+                atvs = []
+                for atv in rdn:
+                    raw = atv["value"]
+                    atvs.append((str(atv["type"].dotted), None if isinstance(raw, core.Void) else bytes(raw.dump())))
+                rdns.append(tuple(atvs))
+            subject = tuple(rdns)
+        key_alg = None
+        public_key = None
+        spki = tpl["subject_pk_info"]
+        if not isinstance(spki, core.Void):
+            key_alg = algorithm_identifier(bytes(spki["algorithm"].dump()))
+            if not isinstance(spki["public_key"], core.Void):
+                public_key = bytes(spki["public_key"].contents)[1:]
+        attrs = tuple(
+            AttributeParts(str(a["type"].dotted), tuple(bytes(v.dump()) for v in a["values"]))
+            for a in tpl["attributes"]
+        )
+        return CriTemplateParts(int(tpl["version"].native), subject, key_alg, public_key, attrs)
+
+    return _guard("CertificationRequestInfoTemplate", run)
+
+
+def cri_template_encode(parts: CriTemplateParts) -> bytes:
+    """Encode a CertificationRequestInfoTemplate."""
+
+    def run() -> bytes:
+        fields: dict[str, Any] = {"version": parts.version}
+        if parts.subject is not None:
+            rdns = []
+            for rdn in parts.subject:
+                atvs = []
+                for oid, value in rdn:
+                    atv: dict[str, Any] = {"type": oid}
+                    if value is not None:
+                        atv["value"] = core.Any.load(value)
+                    atvs.append(_SingleAttributeTemplate(atv))
+                rdns.append(_RdnTemplate(atvs))
+            fields["subject"] = _RdnSequenceTemplate(rdns)
+        if parts.key_algorithm is not None:
+            oid, params = parts.key_algorithm
+            alg = core.Sequence.load(_algorithm_der(oid, params))
+            spki: dict[str, Any] = {"algorithm": core.Any.load(alg.dump())}
+            if parts.public_key is not None:
+                spki["public_key"] = core.BitString.load(_tlv(0x03, b"\x00" + parts.public_key))
+            fields["subject_pk_info"] = _SpkiTemplate(spki)
+        fields["attributes"] = _Attributes(
+            [_Attribute({"type": a.oid, "values": [core.Any.load(v) for v in a.values]}) for a in parts.attributes]
+        )
+        return bytes(_CriTemplate(fields).dump(force=True))
+
+    return _guard("CertificationRequestInfoTemplate", run)
+
+
+def _algorithm_der(oid: str, params: bytes | None) -> bytes:
+    body = oid_to_der(oid) + (params or b"")
+    return _tlv(0x30, body)
+
+
+def _tlv(tag: int, body: bytes) -> bytes:
+    n = len(body)
+    if n < 0x80:
+        length = bytes([n])
+    else:
+        raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        length = bytes([0x80 | len(raw)]) + raw
+    return bytes([tag]) + length + body
+
+
+# --- PKCS#10 attributes (re-assembly after cryptography built the request) -------------------------------------
+
+
+def csr_split(der: bytes) -> tuple[bytes, bytes, bytes]:
+    """Split a CertificationRequest into (CertificationRequestInfo DER, signatureAlgorithm DER, signature)."""
+
+    def run() -> tuple[bytes, bytes, bytes]:
+        req = _load(a_csr.CertificationRequest, der)
+        info = bytes(req["certification_request_info"].dump())
+        alg = bytes(req["signature_algorithm"].dump())
+        return info, alg, bytes(req["signature"].native)
+
+    return _guard("CertificationRequest", run)
+
+
+def csr_info_add_attributes(info_der: bytes, attributes: Sequence[AttributeParts]) -> bytes:
+    """Return the CertificationRequestInfo with ``attributes`` appended to its attributes."""
+
+    def run() -> bytes:
+        info = _load(a_csr.CertificationRequestInfo, info_der)
+        existing = [core.Any.load(a.dump()) for a in info["attributes"]]
+        extra = [
+            core.Any.load(_Attribute({"type": a.oid, "values": [core.Any.load(v) for v in a.values]}).dump())
+            for a in attributes
+        ]
+        body = (
+            info["version"].dump()
+            + info["subject"].dump()
+            + info["subject_pk_info"].dump()
+            + _tlv(0xA0, b"".join(sorted(bytes(x.dump()) for x in existing + extra)))
+        )
+        return _tlv(0x30, body)
+
+    return _guard("CertificationRequestInfo", run)
+
+
+def csr_assemble(info_der: bytes, algorithm_der: bytes, signature: bytes) -> bytes:
+    """Assemble a CertificationRequest from its signed info, algorithm and signature."""
+    return _tlv(0x30, info_der + algorithm_der + _tlv(0x03, b"\x00" + signature))
+
+
+def csr_attributes(der: bytes) -> list[AttributeParts]:
+    """List the attributes of a CertificationRequest (type and value DERs)."""
+
+    def run() -> list[AttributeParts]:
+        req = _load(a_csr.CertificationRequest, der)
+        out = []
+        for attr in req["certification_request_info"]["attributes"]:
+            raw = _load(_Attribute, bytes(attr.dump()))
+            out.append(AttributeParts(str(raw["type"].dotted), tuple(bytes(v.dump()) for v in raw["values"])))
+        return out
+
+    return _guard("CertificationRequest", run)
+
+
+# --- CMS SignedData (certs-only, signed content) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignerParts:
+    """One SignerInfo, enough to verify it with cryptography."""
+
+    issuer_der: bytes | None
+    serial: int | None
+    ski: bytes | None
+    digest_algorithm: str
+    signature_algorithm: str
+    signed_attrs_der: bytes | None  # DER with the SET tag (what is signed)
+    signature: bytes
+    message_digest: bytes | None
+    content_type_attr: str | None
+
+
+@dataclass(frozen=True)
+class SignedDataParts:
+    """A SignedData taken apart."""
+
+    content_type: str
+    content: bytes | None
+    certificates: tuple[bytes, ...]
+    crls: tuple[bytes, ...]
+    signers: tuple[SignerParts, ...]
+
+
+def content_info_decode(der: bytes) -> tuple[str, bytes]:
+    """Split a ContentInfo into (content type OID, content DER)."""
+
+    def run() -> tuple[str, bytes]:
+        seq = _load(core.Sequence, der)
+        if len(seq) < 1:
+            raise Asn1Error("empty ContentInfo")
+        ctype = der_to_oid(bytes(seq[0].dump()))
+        if len(seq) < 2:
+            raise Asn1Error("ContentInfo without content")
+        explicit = seq[1]
+        if explicit.class_ != 2 or explicit.tag != 0:
+            raise Asn1Error("ContentInfo content is not [0] EXPLICIT")
+        return ctype, bytes(explicit.contents)
+
+    return _guard("ContentInfo", run)
+
+
+def content_info_encode(content_type: str, content_der: bytes) -> bytes:
+    """Wrap content DER in a ContentInfo."""
+    return _tlv(0x30, oid_to_der(content_type) + _tlv(0xA0, content_der))
+
+
+def signed_data_decode(der: bytes) -> SignedDataParts:
+    """Decode a ContentInfo(SignedData) (a PKCS#7/CMS message)."""
+
+    def run() -> SignedDataParts:
+        ctype, body = content_info_decode(der)
+        if ctype != OID_SIGNED_DATA:
+            raise Asn1Error(f"content type {ctype} is not signedData")
+        sd = _load(cms.SignedData, body)
+        encap = sd["encap_content_info"]
+        inner_type = str(encap["content_type"].dotted)
+        raw = encap["content"]
+        content = None if isinstance(raw, core.Void) else bytes(raw.contents)
+        if content is not None and raw.method == 1:  # constructed (BER) OCTET STRING: join the pieces
+            content = bytes(raw.native)
+        certs: list[bytes] = []
+        if not isinstance(sd["certificates"], core.Void):
+            for choice in sd["certificates"]:
+                if choice.name == "certificate":
+                    certs.append(bytes(choice.chosen.dump()))
+        crls: list[bytes] = []
+        if not isinstance(sd["crls"], core.Void):
+            for choice in sd["crls"]:
+                if choice.name == "crl":
+                    crls.append(bytes(choice.chosen.dump()))
+        signers = tuple(_signer_parts(si) for si in sd["signer_infos"])
+        return SignedDataParts(inner_type, content, tuple(certs), tuple(crls), signers)
+
+    return _guard("SignedData", run)
+
+
+def _signer_parts(si: Any) -> SignerParts:
+    sid = si["sid"]
+    issuer_der = serial = ski = None
+    if sid.name == "issuer_and_serial_number":
+        issuer_der = bytes(sid.chosen["issuer"].dump())
+        serial = int(sid.chosen["serial_number"].native)
+    else:
+        ski = bytes(sid.chosen.native)
+    signed_attrs_der = None
+    message_digest = None
+    content_type_attr = None
+    attrs = si["signed_attrs"]
+    if not isinstance(attrs, core.Void):
+        # What is signed is the SET OF with the universal SET tag, not the [0] IMPLICIT tag.
+        signed_attrs_der = _tlv(0x31, bytes(attrs.contents))
+        for attr in attrs:
+            atype = str(attr["type"].dotted)
+            if atype == "1.2.840.113549.1.9.4":
+                message_digest = bytes(attr["values"][0].native)
+            elif atype == "1.2.840.113549.1.9.3":
+                content_type_attr = str(attr["values"][0].dotted)
+    return SignerParts(
+        issuer_der=issuer_der,
+        serial=serial,
+        ski=ski,
+        digest_algorithm=str(si["digest_algorithm"]["algorithm"].dotted),
+        signature_algorithm=str(si["signature_algorithm"]["algorithm"].dotted),
+        signed_attrs_der=signed_attrs_der,
+        signature=bytes(si["signature"].native),
+        message_digest=message_digest,
+        content_type_attr=content_type_attr,
+    )
+
+
+def signed_attrs_encode(content_type: str, message_digest: bytes) -> bytes:
+    """Encode signed attributes (contentType, messageDigest) as the DER SET OF that gets signed."""
+    attrs = cms.CMSAttributes(
+        [
+            cms.CMSAttribute({"type": "content_type", "values": [content_type]}),
+            cms.CMSAttribute({"type": "message_digest", "values": [message_digest]}),
+        ]
+    )
+    return bytes(attrs.dump(force=True))
+
+
+@dataclass(frozen=True)
+class SignerInput:
+    """What :func:`signed_data_encode` needs to add one SignerInfo (signature made by the caller)."""
+
+    issuer_der: bytes
+    serial: int
+    digest_algorithm: str  # dotted OID, e.g. 2.16.840.1.101.3.4.2.1 (sha256)
+    signature_algorithm: str  # dotted OID, e.g. 1.2.840.10045.4.3.2 (ecdsa-with-SHA256)
+    signed_attrs_der: bytes  # from signed_attrs_encode
+    signature: bytes
+
+
+def signed_data_encode(
+    content_type: str,
+    content: bytes | None,
+    *,
+    certificates: Sequence[bytes] = (),
+    crls: Sequence[bytes] = (),
+    signer: SignerInput | None = None,
+) -> bytes:
+    """Encode a ContentInfo(SignedData); with no signer it is degenerate (certs-only style)."""
+
+    def run() -> bytes:
+        encap: dict[str, Any] = {"content_type": content_type}
+        if content is not None:
+            encap["content"] = core.ParsableOctetString(content)
+        fields: dict[str, Any] = {
+            "version": "v3" if signer is not None or content_type != OID_DATA else "v1",
+            "digest_algorithms": [],
+            "encap_content_info": cms.EncapsulatedContentInfo(encap),
+            "signer_infos": [],
+        }
+        if certificates:
+            fields["certificates"] = [cms.CertificateChoices(name="certificate", value=_cert(c)) for c in certificates]
+        if crls:
+            fields["crls"] = [cms.RevocationInfoChoice(name="crl", value=_crl(c)) for c in crls]
+        if signer is not None:
+            digest_alg = {"algorithm": signer.digest_algorithm}
+            fields["digest_algorithms"] = [algos.DigestAlgorithm(digest_alg)]
+            signed_attrs = cms.CMSAttributes.load(signer.signed_attrs_der)
+            fields["signer_infos"] = [
+                cms.SignerInfo(
+                    {
+                        "version": "v1",
+                        "sid": cms.SignerIdentifier(
+                            name="issuer_and_serial_number",
+                            value=cms.IssuerAndSerialNumber(
+                                {"issuer": a_x509.Name.load(signer.issuer_der), "serial_number": signer.serial}
+                            ),
+                        ),
+                        "digest_algorithm": algos.DigestAlgorithm(digest_alg),
+                        "signed_attrs": signed_attrs,
+                        "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": signer.signature_algorithm}),
+                        "signature": signer.signature,
+                    }
+                )
+            ]
+        sd = cms.SignedData(fields)
+        return content_info_encode(OID_SIGNED_DATA, bytes(sd.dump(force=True)))
+
+    return _guard("SignedData", run)
+
+
+def _cert(der: bytes) -> Any:
+    return a_x509.Certificate.load(der)
+
+
+def _crl(der: bytes) -> Any:
+    from asn1crypto import crl as a_crl
+
+    return a_crl.CertificateList.load(der)
+
+
+# --- CMS EnvelopedData -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecipientParts:
+    """One RecipientInfo: ``kind`` is ``"ktri"``, ``"kekri"``, ``"kari"`` or ``"other"``."""
+
+    kind: str
+    issuer_der: bytes | None = None
+    serial: int | None = None
+    ski: bytes | None = None
+    kek_id: bytes | None = None
+    key_encryption_algorithm: str = ""
+    key_encryption_parameters: bytes | None = None
+    encrypted_key: bytes = b""
+
+
+@dataclass(frozen=True)
+class EnvelopedParts:
+    """An EnvelopedData taken apart."""
+
+    recipients: tuple[RecipientParts, ...]
+    content_type: str
+    content_encryption_algorithm: str
+    iv: bytes | None
+    encrypted_content: bytes
+
+
+def enveloped_data_decode(der: bytes) -> EnvelopedParts:
+    """Decode a ContentInfo(EnvelopedData)."""
+
+    def run() -> EnvelopedParts:
+        ctype, body = content_info_decode(der)
+        if ctype != OID_ENVELOPED_DATA:
+            raise Asn1Error(f"content type {ctype} is not envelopedData")
+        ed = _load(cms.EnvelopedData, body)
+        recipients = []
+        for ri in ed["recipient_infos"]:
+            chosen = ri.chosen
+            if ri.name == "ktri":
+                rid = chosen["rid"]
+                alg = chosen["key_encryption_algorithm"]
+                params = alg["parameters"]
+                is_ias = rid.name == "issuer_and_serial_number"
+                recipients.append(
+                    RecipientParts(
+                        "ktri",
+                        issuer_der=bytes(rid.chosen["issuer"].dump()) if is_ias else None,
+                        serial=int(rid.chosen["serial_number"].native) if is_ias else None,
+                        ski=None if is_ias else bytes(rid.chosen.native),
+                        key_encryption_algorithm=str(alg["algorithm"].dotted),
+                        key_encryption_parameters=None if isinstance(params, core.Void) else bytes(params.dump()),
+                        encrypted_key=bytes(chosen["encrypted_key"].native),
+                    )
+                )
+            elif ri.name == "kekri":
+                recipients.append(
+                    RecipientParts(
+                        "kekri",
+                        kek_id=bytes(chosen["kekid"]["key_identifier"].native),
+                        key_encryption_algorithm=str(chosen["key_encryption_algorithm"]["algorithm"].dotted),
+                        encrypted_key=bytes(chosen["encrypted_key"].native),
+                    )
+                )
+            else:
+                recipients.append(RecipientParts(str(ri.name)))
+        eci = ed["encrypted_content_info"]
+        alg = eci["content_encryption_algorithm"]
+        params = alg["parameters"]
+        iv = bytes(params.native) if isinstance(params, core.OctetString) else None
+        if iv is None and not isinstance(params, core.Void):
+            iv = _iv_from_any(bytes(params.dump()))
+        content = eci["encrypted_content"]
+        if isinstance(content, core.Void):
+            raise Asn1Error("EnvelopedData without encrypted content")
+        return EnvelopedParts(
+            recipients=tuple(recipients),
+            content_type=str(eci["content_type"].dotted),
+            content_encryption_algorithm=str(alg["algorithm"].dotted),
+            iv=iv,
+            encrypted_content=bytes(content.native),
+        )
+
+    return _guard("EnvelopedData", run)
+
+
+def _iv_from_any(der: bytes) -> bytes | None:
+    try:
+        return der_to_octets(der)
+    except Asn1Error:
+        return None
+
+
+@dataclass(frozen=True)
+class RecipientInput:
+    """What :func:`enveloped_data_encode` needs for one recipient (key already encrypted by the caller)."""
+
+    kind: str  # "ktri" or "kekri"
+    encrypted_key: bytes
+    key_encryption_algorithm: str  # dotted OID
+    issuer_der: bytes | None = None
+    serial: int | None = None
+    ski: bytes | None = None
+    kek_id: bytes | None = None
+    oaep_sha256: bool = False
+
+
+def enveloped_data_encode(
+    recipients: Sequence[RecipientInput],
+    *,
+    content_type: str,
+    content_encryption_algorithm: str,
+    iv: bytes,
+    encrypted_content: bytes,
+) -> bytes:
+    """Encode a ContentInfo(EnvelopedData)."""
+
+    def run() -> bytes:
+        infos = []
+        version = "v0"
+        for r in recipients:
+            if r.kind == "ktri":
+                if r.ski is not None:
+                    rid = cms.RecipientIdentifier(name="subject_key_identifier", value=r.ski)
+                    ri_version = "v2"
+                    version = "v2"
+                else:
+                    rid = cms.RecipientIdentifier(
+                        name="issuer_and_serial_number",
+                        value=cms.IssuerAndSerialNumber(
+                            {"issuer": a_x509.Name.load(r.issuer_der), "serial_number": r.serial}
+                        ),
+                    )
+                    ri_version = "v0"
+                alg: dict[str, Any] = {"algorithm": r.key_encryption_algorithm}
+                if r.oaep_sha256:
+                    alg["parameters"] = algos.RSAESOAEPParams(
+                        {
+                            "hash_algorithm": {"algorithm": "sha256"},
+                            "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": {"algorithm": "sha256"}},
+                        }
+                    )
+                infos.append(
+                    cms.RecipientInfo(
+                        name="ktri",
+                        value=cms.KeyTransRecipientInfo(
+                            {
+                                "version": ri_version,
+                                "rid": rid,
+                                "key_encryption_algorithm": cms.KeyEncryptionAlgorithm(alg),
+                                "encrypted_key": r.encrypted_key,
+                            }
+                        ),
+                    )
+                )
+            else:
+                version = "v2"
+                infos.append(
+                    cms.RecipientInfo(
+                        name="kekri",
+                        value=cms.KEKRecipientInfo(
+                            {
+                                "version": "v4",
+                                "kekid": cms.KEKIdentifier({"key_identifier": r.kek_id}),
+                                "key_encryption_algorithm": cms.KeyEncryptionAlgorithm(
+                                    {"algorithm": r.key_encryption_algorithm}
+                                ),
+                                "encrypted_key": r.encrypted_key,
+                            }
+                        ),
+                    )
+                )
+        ed = cms.EnvelopedData(
+            {
+                "version": version,
+                "recipient_infos": infos,
+                "encrypted_content_info": cms.EncryptedContentInfo(
+                    {
+                        "content_type": content_type,
+                        "content_encryption_algorithm": algos.EncryptionAlgorithm(
+                            {"algorithm": content_encryption_algorithm, "parameters": iv}
+                        ),
+                        "encrypted_content": encrypted_content,
+                    }
+                ),
+            }
+        )
+        return content_info_encode(OID_ENVELOPED_DATA, bytes(ed.dump(force=True)))
+
+    return _guard("EnvelopedData", run)
+
+
+def oaep_hash(parameters_der: bytes | None) -> str:
+    """Return the hash name ("sha1", "sha256" ...) of RSAES-OAEP parameters (sha1 when absent)."""
+    if parameters_der is None:
+        return "sha1"
+
+    def run() -> str:
+        params = _load(algos.RSAESOAEPParams, parameters_der)
+        return str(params["hash_algorithm"]["algorithm"].native)
+
+    return _guard("RSAES-OAEP-params", run)
+
+
+# --- AsymmetricKeyPackage (RFC 5958) ----------------------------------------------------------------------------
+
+
+def key_package_decode(der: bytes) -> list[bytes]:
+    """Decode an AsymmetricKeyPackage (SEQUENCE OF OneAsymmetricKey) into the DER of each key."""
+
+    def run() -> list[bytes]:
+        seq = _load(core.Sequence, der)
+        return [bytes(seq[i].dump()) for i in range(len(seq))]
+
+    return _guard("AsymmetricKeyPackage", run)
+
+
+def key_package_encode(keys_der: Sequence[bytes]) -> bytes:
+    """Encode OneAsymmetricKey DERs as an AsymmetricKeyPackage."""
+    return _tlv(0x30, b"".join(keys_der))
+
+
+# --- CMC (RFC 5272) ---------------------------------------------------------------------------------------------
+
+
+class _TaggedAttribute(core.Sequence):  # type: ignore[misc]
+    _fields = [("body_part_id", core.Integer), ("attr_type", core.ObjectIdentifier), ("attr_values", _AnySet)]  # noqa: RUF012
+
+
+class _TaggedAttributes(core.SequenceOf):  # type: ignore[misc]
+    _child_spec = _TaggedAttribute
+
+
+class _TaggedCertificationRequest(core.Sequence):  # type: ignore[misc]
+    _fields = [("body_part_id", core.Integer), ("certification_request", core.Any)]  # noqa: RUF012
+
+
+class _TaggedRequest(core.Choice):  # type: ignore[misc]
+    _alternatives = [  # noqa: RUF012
+        ("tcr", _TaggedCertificationRequest, {"implicit": 0}),
+        ("crm", core.Any, {"implicit": 1}),
+        ("orm", core.Any, {"implicit": 2}),
+    ]
+
+
+class _TaggedRequests(core.SequenceOf):  # type: ignore[misc]
+    _child_spec = _TaggedRequest
+
+
+class _AnySeq(core.SequenceOf):  # type: ignore[misc]
+    _child_spec = core.Any
+
+
+class _PkiData(core.Sequence):  # type: ignore[misc]
+    _fields = [  # noqa: RUF012
+        ("control_sequence", _TaggedAttributes),
+        ("req_sequence", _TaggedRequests),
+        ("cms_sequence", _AnySeq),
+        ("other_msg_sequence", _AnySeq),
+    ]
+
+
+class _PkiResponse(core.Sequence):  # type: ignore[misc]
+    _fields = [  # noqa: RUF012
+        ("control_sequence", _TaggedAttributes),
+        ("cms_sequence", _AnySeq),
+        ("other_msg_sequence", _AnySeq),
+    ]
+
+
+@dataclass(frozen=True)
+class TaggedAttributeParts:
+    """A CMC control: body part id, type OID, value DERs."""
+
+    body_part_id: int
+    oid: str
+    values: tuple[bytes, ...]
+
+
+def _controls(seq: Any) -> list[TaggedAttributeParts]:
+    return [
+        TaggedAttributeParts(
+            int(c["body_part_id"].native), str(c["attr_type"].dotted), tuple(bytes(v.dump()) for v in c["attr_values"])
+        )
+        for c in seq
+    ]
+
+
+def _controls_encode(controls: Sequence[TaggedAttributeParts]) -> Any:
+    return _TaggedAttributes(
+        [
+            _TaggedAttribute(
+                {
+                    "body_part_id": c.body_part_id,
+                    "attr_type": c.oid,
+                    "attr_values": [core.Any.load(v) for v in c.values],
+                }
+            )
+            for c in controls
+        ]
+    )
+
+
+def pki_data_decode(der: bytes) -> tuple[list[TaggedAttributeParts], list[tuple[int, bytes]], int]:
+    """Decode PKIData: (controls, [(body part id, PKCS#10 DER)], number of other (CRMF/ORM) requests)."""
+
+    def run() -> tuple[list[TaggedAttributeParts], list[tuple[int, bytes]], int]:
+        pd = _load(_PkiData, der)
+        requests = []
+        others = 0
+        for req in pd["req_sequence"]:
+            if req.name == "tcr":
+                requests.append(
+                    (int(req.chosen["body_part_id"].native), bytes(req.chosen["certification_request"].dump()))
+                )
+            else:
+                others += 1
+        return _controls(pd["control_sequence"]), requests, others
+
+    return _guard("PKIData", run)
+
+
+def pki_data_encode(controls: Sequence[TaggedAttributeParts], requests: Sequence[tuple[int, bytes]]) -> bytes:
+    """Encode PKIData with PKCS#10 TaggedRequests."""
+
+    def run() -> bytes:
+        pd = _PkiData(
+            {
+                "control_sequence": _controls_encode(controls),
+                "req_sequence": _TaggedRequests(
+                    [
+                        _TaggedRequest(
+                            name="tcr",
+                            value=_TaggedCertificationRequest(
+                                {"body_part_id": bpid, "certification_request": core.Any.load(csr_der)}
+                            ),
+                        )
+                        for bpid, csr_der in requests
+                    ]
+                ),
+                "cms_sequence": _AnySeq([]),
+                "other_msg_sequence": _AnySeq([]),
+            }
+        )
+        return bytes(pd.dump(force=True))
+
+    return _guard("PKIData", run)
+
+
+def pki_response_decode(der: bytes) -> list[TaggedAttributeParts]:
+    """Decode PKIResponse and return its controls."""
+    return _guard("PKIResponse", lambda: _controls(_load(_PkiResponse, der)["control_sequence"]))
+
+
+def pki_response_encode(controls: Sequence[TaggedAttributeParts]) -> bytes:
+    """Encode a PKIResponse with the given controls."""
+
+    def run() -> bytes:
+        pr = _PkiResponse(
+            {
+                "control_sequence": _controls_encode(controls),
+                "cms_sequence": _AnySeq([]),
+                "other_msg_sequence": _AnySeq([]),
+            }
+        )
+        return bytes(pr.dump(force=True))
+
+    return _guard("PKIResponse", run)
+
+
+@dataclass(frozen=True)
+class CmcStatusParts:
+    """CMCStatusInfo(V2) taken apart (fail_info None when absent or not a failInfo)."""
+
+    status: int
+    body_list: tuple[int, ...]
+    status_string: str | None
+    fail_info: int | None
+    extended_fail_oid: str | None = None
+
+
+def cmc_status_decode(der: bytes) -> CmcStatusParts:
+    """Decode CMCStatusInfoV2 or CMCStatusInfo (their layout is compatible for what is read here)."""
+
+    def run() -> CmcStatusParts:
+        seq = _load(core.Sequence, der)
+        n = len(seq)
+        if n < 2:
+            raise Asn1Error("CMCStatusInfo needs status and bodyList")
+        status = der_to_int(bytes(seq[0].dump()))
+        body_list: list[int] = []
+        for ref in _load(_AnySeq, bytes(seq[1].dump())):
+            if ref.tag == 2 and ref.class_ == 0:
+                body_list.append(der_to_int(bytes(ref.dump())))
+        status_string = None
+        fail_info = None
+        extended = None
+        for i in range(2, n):
+            item = _load(core.Any, bytes(seq[i].dump()))
+            if item.class_ == 0 and item.tag == 12:
+                status_string = der_to_text(bytes(item.dump()))
+            elif item.class_ == 0 and item.tag == 2:
+                fail_info = der_to_int(bytes(item.dump()))
+            elif item.class_ == 0 and item.tag == 16:
+                inner = _load(core.Sequence, bytes(item.dump()))
+                if len(inner) and inner[0].tag == 6:
+                    extended = der_to_oid(bytes(inner[0].dump()))
+        return CmcStatusParts(status, tuple(body_list), status_string, fail_info, extended)
+
+    return _guard("CMCStatusInfo", run)
+
+
+def cmc_status_encode(status: int, body_list: Sequence[int], status_string: str | None, fail_info: int | None) -> bytes:
+    """Encode CMCStatusInfoV2 (bodyList of BodyPartIDs; failInfo as OtherStatusInfo)."""
+    body = int_to_der(status) + _tlv(0x30, b"".join(int_to_der(b) for b in body_list))
+    if status_string is not None:
+        body += bytes(core.UTF8String(status_string).dump())
+    if fail_info is not None:
+        body += int_to_der(fail_info)
+    return _tlv(0x30, body)
+
+
+def tagged_certificate_request_check(der: bytes) -> None:
+    """Raise Asn1Error unless ``der`` is a CertificationRequest."""
+    _guard("CertificationRequest", lambda: _load(a_csr.CertificationRequest, der)["certification_request_info"].native)
