@@ -1058,3 +1058,23 @@ def cmc_status_encode(status: int, body_list: Sequence[int], status_string: str 
 def tagged_certificate_request_check(der: bytes) -> None:
     """Raise Asn1Error unless ``der`` is a CertificationRequest."""
     _guard("CertificationRequest", lambda: _load(a_csr.CertificationRequest, der)["certification_request_info"].native)
+
+
+def smime_capabilities_encode(oids: Sequence[str]) -> bytes:
+    """Encode SMIMECapabilities (RFC 8551 §2.5.2): a SEQUENCE OF SEQUENCE { capabilityID } without parameters."""
+    return _tlv(0x30, b"".join(_tlv(0x30, oid_to_der(o)) for o in oids))
+
+
+def smime_capabilities_decode(der: bytes) -> list[str]:
+    """Decode SMIMECapabilities into the capability OIDs (parameters ignored)."""
+
+    def run() -> list[str]:
+        seq = _load(_AnySeq, der)
+        out = []
+        for cap in seq:
+            inner = _load(core.Sequence, bytes(cap.dump()))
+            if len(inner):
+                out.append(der_to_oid(bytes(inner[0].dump())))
+        return out
+
+    return _guard("SMIMECapabilities", run)
