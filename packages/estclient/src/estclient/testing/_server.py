@@ -1,0 +1,803 @@
+"""An EST server (RFC 7030, RFC 8951) over real TLS on loopback, for tests, labs and users' own test suites.
+
+The server is a stdlib ``ThreadingHTTPServer`` speaking HTTP/1.1 with keep-alive (Nagle off, Content-Length on
+every response, 401s included). TLS handshakes run in each connection's thread, never in the accept loop. The
+TLS socket of the connection gives the tls-unique channel binding (PoP linking, RFC 7030 §3.5) and the client's
+certificate. What gets issued is decided by an :class:`~estclient.testing.EnrollmentBackend`.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import http.server
+import logging
+import re
+import shutil
+import socket
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.x509.oid import AttributeOID
+
+from estclient._b64 import decode_body, encode_body
+from estclient._errors import MalformedRequestError
+from estclient._version import __version__
+from estclient.testing import _wire
+from estclient.testing._approval import ManualApproval
+from estclient.testing._auth import HttpAuthenticator
+from estclient.testing._backend import (
+    EnrollmentBackend,
+    EnrollmentRejected,
+    Issued,
+    Pending,
+    Requester,
+)
+from estclient.testing._faults import Fault, FaultKind, FaultPlan
+from estclient.testing._files import write_atomic
+from estclient.testing._local_ca import LocalCa, LocalCaBackend
+
+__all__ = ["OPERATIONS", "EstServer", "RecordedRequest", "TlsIdentity"]
+
+_log = logging.getLogger("estclient.testing")
+
+#: The six EST operations (RFC 7030 §3.2.2).
+OPERATIONS: tuple[str, ...] = ("cacerts", "simpleenroll", "simplereenroll", "fullcmc", "serverkeygen", "csrattrs")
+_GET_OPERATIONS = frozenset({"cacerts", "csrattrs"})
+_PREFIX = "/.well-known/est/"
+_LABEL = re.compile(r"[0-9A-Za-z_\-.~!$&'()*+,;:=]{1,255}")
+_MAX_BODY = 1 << 20
+_CERTS_ONLY = "application/pkcs7-mime; smime-type=certs-only"
+_CMC_RESPONSE = "application/pkcs7-mime; smime-type=CMC-response"
+PopMode = Literal["off", "verify", "require"]
+
+
+def _openssl_name(name: x509.Name) -> str:
+    """``/O=Example/CN=Some CA``: the one-line form OpenSSL (and libest's logs) print."""
+    return "".join(f"/{attr.rfc4514_attribute_name}={attr.value!s}" for attr in name)
+
+
+def _media_type(value: str | None) -> str:
+    return (value or "").split(";", 1)[0].strip().lower()
+
+
+@dataclass(frozen=True)
+class TlsIdentity:
+    """The TLS server certificate of an :class:`EstServer`.
+
+    Attributes:
+        certificate: The server certificate (its names must match the host clients use).
+        private_key: Its key.
+        chain: Intermediate certificates sent after it.
+        trust_anchors: What clients must trust to accept it (written to :attr:`EstServer.ca_file`); when empty,
+            the top certificate of the chain.
+    """
+
+    certificate: x509.Certificate
+    private_key: CertificateIssuerPrivateKeyTypes = field(repr=False)
+    chain: Sequence[x509.Certificate] = ()
+    trust_anchors: Sequence[x509.Certificate] = ()
+
+    @classmethod
+    def from_files(cls, cert_file: str | Path, key_file: str | Path, ca_file: str | Path | None = None) -> TlsIdentity:
+        """Load the identity from PEM files.
+
+        Args:
+            cert_file: The server certificate, optionally followed by its chain.
+            key_file: Its private key (unencrypted PEM).
+            ca_file: The certificates clients trust (default: the top of the chain).
+
+        Returns:
+            The identity.
+        """
+        ca = LocalCa.from_files(cert_file, key_file)
+        anchors = x509.load_pem_x509_certificates(Path(ca_file).read_bytes()) if ca_file else ()
+        return cls(ca.certificate, ca.private_key, tuple(ca.chain), tuple(anchors))
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the server answered (see :attr:`EstServer.requests`).
+
+    Attributes:
+        method: ``GET`` or ``POST``.
+        path: The request target.
+        operation: The EST operation, or None when the path named none.
+        label: The CA label, or None.
+        status: The HTTP status sent (0 when the connection was dropped before a status line).
+        user: The authenticated HTTP user, or None.
+        client_certificate: The TLS client certificate, or None.
+        fault: The injected fault applied to the response, or None.
+        tls_version: The TLS version of the connection (``"TLSv1.2"``, ``"TLSv1.3"``).
+        connection: A number identifying the TLS connection (to tell reused connections from new ones).
+    """
+
+    method: str
+    path: str
+    operation: str | None
+    label: str | None
+    status: int
+    user: str | None
+    client_certificate: x509.Certificate | None
+    fault: FaultKind | None
+    tls_version: str | None
+    connection: int
+
+
+@dataclass
+class _Reply:
+    status: int
+    body: bytes = b""
+    content_type: str | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    der: bytes | None = None  # the DER inside a base64 body, for the truncation fault
+    fault: Fault | None = None
+    close: bool = False
+
+    @classmethod
+    def text(cls, status: int, reason: str, **headers: str) -> _Reply:
+        hdrs = [(k.replace("_", "-"), v) for k, v in headers.items()]
+        return cls(status, (reason.rstrip() + "\n").encode(), "text/plain; charset=utf-8", hdrs)
+
+    @classmethod
+    def base64(cls, content_type: str, der: bytes) -> _Reply:
+        return cls(200, encode_body(der), content_type, [("Content-Transfer-Encoding", "base64")], der=der)
+
+
+@dataclass
+class _Exchange:
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+    tls: ssl.SSLSocket
+    address: str
+    client_certificate: x509.Certificate | None
+    operation: str | None = None
+    label: str | None = None
+    user: str | None = None
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server_version = f"estclient-testing/{__version__}"
+    server: _HttpServer
+    timeout = 60.0  # idle keep-alive connections are closed after this
+
+    def setup(self) -> None:
+        sock = self.request
+        assert isinstance(sock, ssl.SSLSocket)
+        sock.settimeout(self.server.handshake_timeout)
+        try:
+            sock.do_handshake()
+        except (OSError, ssl.SSLError) as exc:
+            _log.info(
+                "***EST [INFO][est_server_handle_request]--> TLS handshake with %s failed: %s",
+                self.client_address[0],
+                exc,
+            )
+            raise
+        super().setup()
+        self.connection_number = self.server.next_connection_number()
+        der = sock.getpeercert(binary_form=True)
+        self.client_certificate = x509.load_der_x509_certificate(der) if der else None
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # access lines are logged by the EST layer in libest's style
+
+    def _read_body(self) -> bytes | None:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks: list[bytes] = []
+            total = 0
+            while True:
+                size = int(self.rfile.readline(100).split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(1000) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                total += size
+                if total > _MAX_BODY:
+                    return None
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(10)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > _MAX_BODY:
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _handle(self) -> None:
+        assert isinstance(self.connection, ssl.SSLSocket)
+        try:
+            body = self._read_body()
+        except ValueError:
+            body = None
+        exchange = _Exchange(
+            self.command,
+            self.path,
+            {k.lower(): v for k, v in self.headers.items()},
+            body or b"",
+            self.connection,
+            self.client_address[0],
+            self.client_certificate,
+        )
+        if body is None:
+            reply = _Reply.text(413, f"The request body is larger than {_MAX_BODY} bytes or badly chunked.")
+            reply.close = True
+        else:
+            reply = self.server.est.handle(exchange)
+        dropped = reply.fault is not None and reply.fault.kind is FaultKind.DROP_BEFORE_RESPONSE
+        # Recorded before the answer goes out, so a client that has its answer finds the request recorded.
+        self.server.est.record(exchange, 0 if dropped else reply.status, reply.fault, self.connection_number)
+        if dropped:
+            self._drop()
+        else:
+            self._send(reply)
+
+    def _send(self, reply: _Reply) -> None:
+        self.send_response(reply.status)
+        if reply.content_type is not None:
+            self.send_header("Content-Type", reply.content_type)
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        if reply.close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if reply.fault is not None and reply.fault.kind is FaultKind.DROP_MID_BODY:
+            self.wfile.write(reply.body[: len(reply.body) // 2])
+            self.wfile.flush()
+            self._drop()
+        else:
+            self.wfile.write(reply.body)
+        self.server.est.log_access(self.client_address[0], self.requestline, reply.status, len(reply.body))
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)  # no TLS close_notify: an abrupt end, as a crash looks
+        except OSError:
+            pass
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
+
+
+class _HttpServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    est: EstServer
+    context: ssl.SSLContext
+    handshake_timeout: float = 30.0
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        super().__init__(address, _Handler)
+        self._counter_lock = threading.Lock()
+        self._counter = 0
+        self.open_sockets: set[socket.socket] = set()
+
+    def next_connection_number(self) -> int:
+        with self._counter_lock:
+            self._counter += 1
+            return self._counter
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, addr = self.socket.accept()
+        tls = self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        with self._counter_lock:
+            self.open_sockets.add(tls)
+        return tls, addr
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._counter_lock:
+            self.open_sockets.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        _log.debug("connection from %s ended with an error", client_address[0], exc_info=True)
+
+    def close_open_connections(self) -> None:
+        with self._counter_lock:
+            sockets = list(self.open_sockets)
+        for sock in sockets:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class EstServer:
+    """An EST server on loopback, started with ``with EstServer(...) as server:`` or :meth:`start`/:meth:`stop`.
+
+    Args:
+        backend: Issues the certificates; a :class:`~estclient.testing.LocalCaBackend` with a new CA by default.
+        host: Address to listen on.
+        port: Port to listen on; 0 picks a free one (see :attr:`port`).
+        tls: The TLS server certificate; by default one for localhost, 127.0.0.1 and ::1 issued by the local
+            backend's CA (or by a separate new CA when the backend is not a ``LocalCaBackend``).
+        users: User name to password for HTTP authentication; None or empty turns HTTP authentication off.
+        http_auth: ``"basic"`` or ``"digest"``: the challenge sent in 401 responses.
+        realm: The authentication realm.
+        digest_algorithm: ``"MD5"`` (libest's) or ``"SHA-256"``.
+        client_cas: CA certificates trusted for TLS client certificates; by default the backend's CA certificates.
+        require_client_certificate: Refuse enrollment requests (403) that come without a TLS client certificate.
+        http_auth_required: Require HTTP credentials even from clients that present a trusted certificate.
+        pop: Proof-of-possession linking (RFC 7030 §3.5): ``"verify"`` checks a CSR challengePassword against
+            base64(tls-unique) when one is present; ``"require"`` also refuses CSRs without it (and caps TLS at 1.2,
+            where tls-unique is defined); ``"off"`` ignores it.
+        max_tls_version: Highest TLS version to negotiate (default: what the ssl module offers; 1.2 when
+            ``pop="require"``).
+        labels: CA labels offered (``/.well-known/est/<label>/...``); None accepts any valid label.
+        manual_approval: Hold every enrollment until the test calls ``server.approvals.approve(id)``.
+        retry_after: Seconds announced in Retry-After for held requests.
+        protect_csrattrs: Require authentication for ``/csrattrs`` too (RFC 7030 says a server SHOULD NOT).
+        directory: Where the CA file and TLS files are written; a temporary folder (removed on stop) by default.
+
+    Attributes:
+        backend: The backend in use (the :class:`~estclient.testing.ManualApproval` wrapper in approval mode).
+        approvals: The approval queue in manual-approval mode, else None.
+        users: The user table (may be changed while running).
+    """
+
+    def __init__(
+        self,
+        backend: EnrollmentBackend | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: TlsIdentity | None = None,
+        users: Mapping[str, str] | None = None,
+        http_auth: Literal["basic", "digest"] = "basic",
+        realm: str = "estrealm",
+        digest_algorithm: str = "MD5",
+        client_cas: Sequence[x509.Certificate] | None = None,
+        require_client_certificate: bool = False,
+        http_auth_required: bool = False,
+        pop: PopMode = "verify",
+        max_tls_version: ssl.TLSVersion | None = None,
+        labels: Collection[str] | None = None,
+        manual_approval: bool = False,
+        retry_after: int = 1,
+        protect_csrattrs: bool = False,
+        directory: str | Path | None = None,
+    ) -> None:
+        if pop not in ("off", "verify", "require"):
+            raise ValueError(f"pop must be 'off', 'verify' or 'require', not {pop!r}")
+        base_backend: EnrollmentBackend = backend if backend is not None else LocalCaBackend()
+        self.approvals = ManualApproval(base_backend, retry_after=retry_after) if manual_approval else None
+        self.backend: EnrollmentBackend = self.approvals if self.approvals is not None else base_backend
+        self.host = host
+        self._requested_port = port
+        self.users: dict[str, str] = dict(users or {})
+        self._auth = HttpAuthenticator(self.users, scheme=http_auth, realm=realm, digest_algorithm=digest_algorithm)
+        self.require_client_certificate = require_client_certificate
+        self.http_auth_required = http_auth_required
+        self.pop: PopMode = pop
+        self.labels = frozenset(labels) if labels is not None else None
+        self.protect_csrattrs = protect_csrattrs
+        self._max_tls_version = max_tls_version or (ssl.TLSVersion.TLSv1_2 if pop == "require" else None)
+        if tls is None:
+            issuer = base_backend.ca if isinstance(base_backend, LocalCaBackend) else LocalCa.generate("EST TLS CA")
+            cert, key = issuer.issue_tls_server()
+            above = (issuer.certificate, *issuer.chain)
+            sent = tuple(c for c in above if c.issuer != c.subject)  # the anchor itself need not be sent
+            tls = TlsIdentity(cert, key, sent, (above[-1],))
+        self.tls = tls
+        self._client_cas = tuple(client_cas) if client_cas is not None else tuple(base_backend.ca_certificates(None))
+        self._own_directory = directory is None
+        self.directory = Path(tempfile.mkdtemp(prefix="est-server-")) if directory is None else Path(directory)
+        self._faults = FaultPlan()
+        self._records: list[RecordedRequest] = []
+        self._records_lock = threading.Lock()
+        self._httpd: _HttpServer | None = None
+        self._thread: threading.Thread | None = None
+        self._write_files()
+
+    # -- files and TLS ----------------------------------------------------------------------------------------
+
+    def _write_files(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        pem = serialization.Encoding.PEM
+        anchors = tuple(self.tls.trust_anchors) or ((*self.tls.chain, self.tls.certificate)[-1],)
+        self.ca_file.write_bytes(b"".join(c.public_bytes(pem) for c in anchors))
+        chain = (self.tls.certificate, *self.tls.chain)
+        self._cert_file.write_bytes(b"".join(c.public_bytes(pem) for c in chain))
+        key = self.tls.private_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        write_atomic(self._key_file, key, private=True)
+
+    @property
+    def ca_file(self) -> Path:
+        """PEM file with the certificate(s) a client must trust to accept the server's TLS certificate."""
+        return self.directory / "ca.pem"
+
+    @property
+    def _cert_file(self) -> Path:
+        return self.directory / "tls-server.pem"
+
+    @property
+    def _key_file(self) -> Path:
+        return self.directory / "tls-server.key"
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self._max_tls_version is not None:
+            ctx.maximum_version = self._max_tls_version
+        ctx.load_cert_chain(self._cert_file, self._key_file)
+        if self._client_cas:
+            pem = serialization.Encoding.PEM
+            ctx.load_verify_locations(cadata="".join(c.public_bytes(pem).decode() for c in self._client_cas))
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+        return ctx
+
+    # -- lifecycle --------------------------------------------------------------------------------------------
+
+    def start(self) -> EstServer:
+        """Start listening and serving in a background thread.
+
+        Returns:
+            The server itself (so ``server = EstServer().start()`` works).
+        """
+        if self._httpd is not None:
+            return self
+        httpd = _HttpServer((self.host, self._requested_port))
+        httpd.context = self._ssl_context()
+        httpd.est = self
+        self._httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, name=f"est-server-{self.port}", daemon=True
+        )
+        self._thread.start()
+        self._log_startup()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close open connections and remove the temporary folder (if the server made it)."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is not None:
+            httpd.shutdown()
+            httpd.server_close()
+            httpd.close_open_connections()
+            if self._thread is not None:
+                self._thread.join(5)
+        if self._own_directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __enter__(self) -> EstServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (the real one when started with port 0)."""
+        if self._httpd is None:
+            return self._requested_port
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The server's base URL, ``https://localhost:PORT`` (EST paths live under ``/.well-known/est``)."""
+        host = "localhost" if self.host in ("127.0.0.1", "::1", "localhost", "0.0.0.0", "::") else self.host  # noqa: S104
+        return f"https://{host}:{self.port}"
+
+    def operation_url(self, operation: str, label: str | None = None) -> str:
+        """The full URL of an operation, e.g. ``https://localhost:PORT/.well-known/est/simpleenroll``."""
+        return f"{self.url}{_PREFIX}{label + '/' if label else ''}{operation}"
+
+    def _log_startup(self) -> None:
+        for cert in self._client_cas:
+            _log.info(
+                "***EST [INFO][ossl_init_cert_store_from_raw]--> Adding cert to store (%s)",
+                _openssl_name(cert.subject),
+            )
+        if self.pop == "off":
+            _log.info("***EST [INFO][est_server_init]--> pop_enabled off. Disabling EST Proof of Possession")
+        _log.info("***EST [INFO][est_server_start]--> EST server listening on %s", self.url)
+
+    # -- faults and recording ---------------------------------------------------------------------------------
+
+    def inject(self, fault: Fault) -> None:
+        """Activate a fault (see :class:`~estclient.testing.Fault`)."""
+        self._faults.add(fault)
+
+    def clear_faults(self) -> None:
+        """Deactivate every fault."""
+        self._faults.clear()
+
+    @contextmanager
+    def faults(self, *faults: Fault) -> Iterator[None]:
+        """Activate faults for the duration of a ``with`` block."""
+        for f in faults:
+            self.inject(f)
+        try:
+            yield
+        finally:
+            self.clear_faults()
+
+    def record(self, exchange: _Exchange, status: int, fault: Fault | None, connection: int) -> None:
+        """Append a :class:`RecordedRequest` (called by the connection threads)."""
+        entry = RecordedRequest(
+            exchange.method, exchange.path, exchange.operation, exchange.label, status, exchange.user,
+            exchange.client_certificate, fault.kind if fault else None, exchange.tls.version(), connection,
+        )  # fmt: skip
+        with self._records_lock:
+            self._records.append(entry)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """The requests answered so far, oldest first (a copy)."""
+        with self._records_lock:
+            return list(self._records)
+
+    def count(self, operation: str | None = None, *, status: int | None = None) -> int:
+        """Count answered requests, optionally of one operation and/or with one status."""
+        return sum(
+            1
+            for r in self.requests
+            if (operation is None or r.operation == operation) and (status is None or r.status == status)
+        )
+
+    def clear_requests(self) -> None:
+        """Forget the recorded requests."""
+        with self._records_lock:
+            self._records.clear()
+
+    def log_access(self, address: str, request_line: str, status: int, length: int) -> None:
+        """Log one access line in the style of libest's ``log_access``."""
+        stamp = dt.datetime.now(dt.UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+        _log.info('***EST [INFO][log_access]--> %s [%s] "%s" %d %d', address, stamp, request_line, status, length)
+
+    # -- request handling -------------------------------------------------------------------------------------
+
+    def handle(self, ex: _Exchange) -> _Reply:
+        """Answer one request (called by the connection threads)."""
+        reply = self._route(ex)
+        if isinstance(reply, _Reply):
+            return reply
+        operation = reply
+        denied = self._authorize(ex, operation)
+        if denied is not None:
+            return denied
+        fault = self._faults.take(operation)
+        if fault is not None:
+            _log.info("***EST [INFO][fault_injection]--> injecting %s into %s", fault.kind.value, operation)
+            if fault.kind is FaultKind.DELAY:
+                time.sleep(fault.seconds)
+            elif fault.kind is FaultKind.SERVER_ERROR:
+                reply = _Reply.text(fault.status, f"Injected fault: the server answers {fault.status}.")
+                reply.fault = fault
+                return reply
+            elif fault.kind is FaultKind.DROP_BEFORE_RESPONSE:
+                return _Reply(0, fault=fault, close=True)
+        try:
+            reply = self._operate(ex, operation)
+        except MalformedRequestError as exc:
+            reply = _Reply.text(400, f"{exc.message} {exc.hint}")
+        except EnrollmentRejected as exc:
+            _log.warning("***EST [WARNING][est_http_request]--> Enrollment failed: %s", exc.reason)
+            extra = {"Retry_After": str(exc.retry_after)} if exc.retry_after is not None else {}
+            reply = _Reply.text(exc.http_status, exc.reason, **extra)
+        except Exception as exc:  # the backend's own failure: answer 500, never crash the connection thread
+            _log.exception("***EST [ERROR][est_mg_handler]--> enrollment backend failed")
+            reply = _Reply.text(500, f"The enrollment backend failed ({type(exc).__name__}); see the server log.")
+        if fault is not None:
+            self._apply_fault(reply, fault)
+        return reply
+
+    def _apply_fault(self, reply: _Reply, fault: Fault) -> None:
+        kind = fault.kind
+        if kind is FaultKind.DELAY:
+            reply.fault = fault
+            return
+        if kind is FaultKind.DROP_MID_BODY:
+            reply.fault = fault
+            reply.close = True
+            if len(reply.body) < 2:  # nothing to cut in half: pad so the client sees a short body
+                reply.body = b"x" * 64
+            return
+        if reply.status != 200:
+            return  # body faults only make sense on a successful answer
+        reply.fault = fault
+        if kind is FaultKind.BAD_BASE64:
+            reply.body = b"This is not base64: <<@@ %% !! ##>>\r\n"
+        elif kind is FaultKind.TRUNCATED_PKCS7:
+            der = reply.der if reply.der is not None else reply.body
+            reply.body = encode_body(der[: max(1, len(der) // 2)])
+        elif kind is FaultKind.WRONG_CONTENT_TYPE:
+            reply.content_type = fault.content_type
+
+    def _route(self, ex: _Exchange) -> _Reply | str:
+        path = ex.path.split("?", 1)[0]
+        if not path.startswith(_PREFIX):
+            return _Reply.text(404, f"Not an EST path: {path}. EST operations live under {_PREFIX}.")
+        parts = path[len(_PREFIX) :].split("/")
+        if len(parts) == 1:
+            label, operation = None, parts[0]
+        elif len(parts) == 2:
+            label, operation = parts
+        else:
+            return _Reply.text(404, f"Not an EST path: {path}; use {_PREFIX}[<label>/]<operation>.")
+        ex.label = label
+        if operation not in OPERATIONS:
+            return _Reply.text(404, f"Unknown EST operation {operation!r}; this server offers {', '.join(OPERATIONS)}.")
+        ex.operation = operation
+        if label is not None and (_LABEL.fullmatch(label) is None or label in OPERATIONS):
+            return _Reply.text(404, f"Invalid CA label {label!r} (RFC 7030 §3.2.2).")
+        if label is not None and self.labels is not None and label not in self.labels:
+            offered = ", ".join(sorted(self.labels)) or "none"
+            return _Reply.text(404, f"This server has no CA label {label!r}; labels offered: {offered}.")
+        expected = "GET" if operation in _GET_OPERATIONS else "POST"
+        if ex.method != expected:
+            return _Reply.text(405, f"/{operation} takes {expected}, not {ex.method}.", Allow=expected)
+        return operation
+
+    def _authorize(self, ex: _Exchange, operation: str) -> _Reply | None:
+        if operation == "cacerts" or (operation == "csrattrs" and not self.protect_csrattrs):
+            return None
+        if ex.client_certificate is None:
+            _log.info("***EST [INFO][est_enroll_auth]--> TLS: no peer certificate")
+            if self.require_client_certificate:
+                _log.warning("***EST [WARNING][est_http_request]--> Enrollment failed with rc=22 (EST_ERR_AUTH_FAIL)")
+                return _Reply.text(
+                    403,
+                    "This server requires a TLS client certificate (RFC 7030 §3.3.2); "
+                    "configure the client with a certificate issued by a CA the server trusts.",
+                )
+        authorization = ex.headers.get("authorization")
+        stale = False
+        if self.users:
+            ex.user, stale = self._auth.check(authorization, method=ex.method, path=ex.path)
+        if ex.user is not None:
+            return None
+        if ex.client_certificate is not None and not self.http_auth_required:
+            return None
+        if not self.users:
+            if self.http_auth_required:
+                return _Reply.text(403, "HTTP authentication is required but the server has no users configured.")
+            return None
+        if authorization:
+            _log.warning(
+                "***EST [WARNING][est_enroll_auth]--> HTTP authentication failed. Auth type=%d",
+                self._auth.libest_auth_type,
+            )
+            _log.warning("***EST [WARNING][est_http_request]--> Enrollment failed with rc=22 (EST_ERR_AUTH_FAIL)")
+        return _Reply.text(
+            401,
+            "The server was unable to authorize the request.",
+            WWW_Authenticate=self._auth.challenge(stale=stale),
+        )
+
+    def _requester(self, ex: _Exchange) -> Requester:
+        return Requester(ex.user, ex.client_certificate, ex.address)
+
+    def _operate(self, ex: _Exchange, operation: str) -> _Reply:
+        if operation == "cacerts":
+            certs = list(self.backend.ca_certificates(ex.label))
+            if not certs:
+                return _Reply.text(500, "The enrollment backend has no CA certificates to offer.")
+            return _Reply.base64(_CERTS_ONLY, pkcs7.serialize_certificates(certs, serialization.Encoding.DER))
+        if operation == "csrattrs":
+            attrs = self.backend.csr_attributes(ex.label)
+            if self.pop == "require":
+                attrs = _wire.with_challenge_password(attrs)
+            if attrs is None:
+                return _Reply(204)
+            return _Reply.base64("application/csrattrs", _wire.encode_csr_attributes(attrs))
+        if operation in ("fullcmc", "serverkeygen"):  # wired once the CMC/serverkeygen codecs land
+            return _Reply.text(501, f"/{operation} is not offered by this server yet.")
+        csr = self._read_csr(ex)
+        requester = self._requester(ex)
+        renewal_of = self._check_renewal(ex, csr) if operation == "simplereenroll" else None
+        result = self.backend.enroll(csr, label=ex.label, requester=requester, renewal_of=renewal_of)
+        return self._enrolled(result, requester)
+
+    def _enrolled(self, result: Issued | Pending, requester: Requester) -> _Reply:
+        if isinstance(result, Pending):
+            _log.info(
+                "***EST [INFO][est_enroll]--> request %s pending, Retry-After %d", result.request_id, result.retry_after
+            )
+            return _Reply.text(
+                202,
+                f"The request {result.request_id} is pending; send the same request again after "
+                f"{result.retry_after} seconds.",
+                Retry_After=str(result.retry_after),
+            )
+        _log.info(
+            "***EST [INFO][est_enroll]--> issued %s (serial %x) to %s",
+            _openssl_name(result.certificate.subject), result.certificate.serial_number, requester.description,
+        )  # fmt: skip
+        der = pkcs7.serialize_certificates([result.certificate, *result.chain], serialization.Encoding.DER)
+        return _Reply.base64(_CERTS_ONLY, der)
+
+    def _read_csr(self, ex: _Exchange) -> x509.CertificateSigningRequest:
+        media = _media_type(ex.headers.get("content-type"))
+        if media != "application/pkcs10":
+            raise MalformedRequestError(
+                f"/{ex.operation} expects Content-Type application/pkcs10, not {media or 'none'}.",
+                hint="Send the CSR as base64 DER with Content-Type: application/pkcs10 (RFC 7030 §4.2.1).",
+            )
+        der = decode_body(ex.body, what=f"/{ex.operation} request", error=MalformedRequestError)
+        try:
+            csr = x509.load_der_x509_csr(der)
+            valid = csr.is_signature_valid
+        except (ValueError, TypeError, x509.UnsupportedGeneralNameType) as exc:
+            raise MalformedRequestError(
+                f"The /{ex.operation} body is not a PKCS#10 CSR ({exc}).",
+                hint="Send a DER PKCS#10 CertificationRequest, base64-encoded.",
+                libest_error="EST_ERR_BAD_PKCS10",
+            ) from None
+        if not valid:
+            raise MalformedRequestError(
+                "The CSR's signature does not verify.",
+                hint="Sign the CSR with the private key of the public key it contains, after adding every attribute.",
+                libest_error="EST_ERR_X509_SIGN",
+            )
+        self._check_pop(ex, csr)
+        return csr
+
+    def _check_pop(self, ex: _Exchange, csr: x509.CertificateSigningRequest) -> None:
+        if self.pop == "off":
+            return
+        try:
+            value: bytes | None = csr.attributes.get_attribute_for_oid(AttributeOID.CHALLENGE_PASSWORD).value
+        except x509.AttributeNotFound:
+            value = None
+        if value is None:
+            if self.pop == "require":
+                _log.warning("***EST [WARNING][est_tls_uid_auth]--> PoP enabled, CSR was not authenticated")
+                raise EnrollmentRejected(
+                    "PoP linking is required (RFC 7030 §3.5) but the CSR has no challengePassword; put "
+                    "base64(tls-unique) of this TLS connection in the CSR's challengePassword and sign it after the "
+                    "handshake."
+                )
+            return
+        binding = ex.tls.get_channel_binding("tls-unique")
+        expected = base64.b64encode(binding) if binding is not None else None
+        if expected is None or value.strip() != expected:
+            _log.warning("***EST [WARNING][est_tls_uid_auth]--> PoP is not valid (tls-unique mismatch)")
+            raise EnrollmentRejected(
+                "PoP linking failed (RFC 7030 §3.5): the CSR's challengePassword is not base64(tls-unique) of this "
+                "TLS connection; build and sign the CSR on the connection that sends it (again after a reconnect)."
+            )
+
+    def _check_renewal(self, ex: _Exchange, csr: x509.CertificateSigningRequest) -> x509.Certificate:
+        current = ex.client_certificate
+        if current is None:
+            raise EnrollmentRejected(
+                "/simplereenroll needs the certificate being renewed as the TLS client certificate (RFC 7030 §4.2.2); "
+                "connect with that certificate and its key.",
+                http_status=403,
+            )
+        if csr.subject != current.subject:
+            raise EnrollmentRejected(
+                f"The re-enrollment CSR's subject {csr.subject.rfc4514_string()!r} differs from the certificate "
+                f"being renewed ({current.subject.rfc4514_string()!r}); RFC 7030 §4.2.2 requires the same subject."
+            )
+        if _san(csr.extensions) != _san(current.extensions):
+            raise EnrollmentRejected(
+                "The re-enrollment CSR's subjectAltName differs from the certificate being renewed; RFC 7030 §4.2.2 "
+                "requires the same subjectAltName."
+            )
+        return current
+
+
+def _san(extensions: x509.Extensions) -> list[x509.GeneralName]:
+    try:
+        return sorted(extensions.get_extension_for_class(x509.SubjectAlternativeName).value, key=repr)
+    except x509.ExtensionNotFound:
+        return []
