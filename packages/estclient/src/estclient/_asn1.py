@@ -60,6 +60,10 @@ def _load(spec: type[Any], der: bytes) -> Any:
     return value
 
 
+class _AnySeq(core.SequenceOf):  # type: ignore[misc]
+    _child_spec = core.Any
+
+
 # --- small values --------------------------------------------------------------------------------------------
 
 
@@ -87,7 +91,9 @@ def der_to_text(der: bytes) -> str:
     """Decode any ASN.1 string type (UTF8String, PrintableString, IA5String ...) to text."""
 
     def run() -> str:
-        value = _load(core.Any, der).parsed
+        if not der:
+            raise Asn1Error("empty input")
+        value = core.load(der, strict=True)
         if isinstance(value, core.AbstractString):
             return str(value.native)
         raise Asn1Error(f"not a string type (tag {value.tag})")
@@ -114,20 +120,79 @@ def octets_to_der(value: bytes) -> bytes:
 
 
 def der_tag(der: bytes) -> tuple[int, int, bool]:
-    """Return (class, tag number, constructed) of the first element of ``der``."""
+    """Return (class, tag number, constructed) of the DER element ``der``."""
 
     def run() -> tuple[int, int, bool]:
-        value = _load(core.Any, der)
+        value = _peek(der)
         return int(value.class_), int(value.tag), bool(value.method)
 
     return _guard("DER element", run)
+
+
+@dataclass(frozen=True)
+class _Head:
+    class_: int
+    method: int
+    tag: int
+    contents: bytes
+
+
+def _peek(der: bytes) -> _Head:
+    """Read the header of one DER element that must span all of ``der`` (definite lengths only)."""
+    head, end = _read_tlv(der, 0)
+    if end != len(der):
+        raise Asn1Error("trailing data after a DER element")
+    return head
+
+
+def _read_tlv(der: bytes, offset: int) -> tuple[_Head, int]:
+    if offset + 2 > len(der):
+        raise Asn1Error("truncated DER header")
+    first = der[offset]
+    tag = first & 0x1F
+    pos = offset + 1
+    if tag == 0x1F:
+        tag = 0
+        while True:
+            if pos >= len(der) or pos - offset > 6:
+                raise Asn1Error("bad DER tag")
+            byte = der[pos]
+            pos += 1
+            tag = (tag << 7) | (byte & 0x7F)
+            if not byte & 0x80:
+                break
+    if pos >= len(der):
+        raise Asn1Error("truncated DER length")
+    length = der[pos]
+    pos += 1
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 4 or pos + count > len(der):
+            raise Asn1Error("unsupported or truncated DER length")
+        length = int.from_bytes(der[pos : pos + count], "big")
+        pos += count
+    end = pos + length
+    if end > len(der):
+        raise Asn1Error("DER length exceeds the data")
+    return _Head(first >> 6, (first >> 5) & 1, tag, der[pos:end]), end
+
+
+def _children(contents: bytes) -> list[bytes]:
+    """Split the contents of a constructed element into the DER of each child."""
+    out = []
+    offset = 0
+    while offset < len(contents):
+        _, end = _read_tlv(contents, offset)
+        out.append(contents[offset:end])
+        offset = end
+    return out
 
 
 def algorithm_identifier(der: bytes) -> tuple[str, bytes | None]:
     """Split an AlgorithmIdentifier into (algorithm OID, parameters DER or None)."""
 
     def run() -> tuple[str, bytes | None]:
-        seq = _load(core.Sequence, der)
+        seq = _load(_AnySeq, der)
         items = [seq[i] for i in range(len(seq))] if len(seq) else []
         if not items:
             raise Asn1Error("empty AlgorithmIdentifier")
@@ -466,16 +531,17 @@ def content_info_decode(der: bytes) -> tuple[str, bytes]:
     """Split a ContentInfo into (content type OID, content DER)."""
 
     def run() -> tuple[str, bytes]:
-        seq = _load(core.Sequence, der)
-        if len(seq) < 1:
-            raise Asn1Error("empty ContentInfo")
-        ctype = der_to_oid(bytes(seq[0].dump()))
-        if len(seq) < 2:
-            raise Asn1Error("ContentInfo without content")
-        explicit = seq[1]
-        if explicit.class_ != 2 or explicit.tag != 0:
+        outer = _peek(der)
+        if outer.class_ != 0 or outer.tag != 16:
+            raise Asn1Error("ContentInfo is not a SEQUENCE")
+        items = _children(outer.contents)
+        if len(items) != 2:
+            raise Asn1Error("ContentInfo needs a content type and a content")
+        ctype = der_to_oid(items[0])
+        explicit = _peek(items[1])
+        if explicit.class_ != 2 or explicit.tag != 0 or not explicit.method:
             raise Asn1Error("ContentInfo content is not [0] EXPLICIT")
-        return ctype, bytes(explicit.contents)
+        return ctype, explicit.contents
 
     return _guard("ContentInfo", run)
 
@@ -844,7 +910,7 @@ def key_package_decode(der: bytes) -> list[bytes]:
     """Decode an AsymmetricKeyPackage (SEQUENCE OF OneAsymmetricKey) into the DER of each key."""
 
     def run() -> list[bytes]:
-        seq = _load(core.Sequence, der)
+        seq = _load(_AnySeq, der)
         return [bytes(seq[i].dump()) for i in range(len(seq))]
 
     return _guard("AsymmetricKeyPackage", run)
@@ -880,10 +946,6 @@ class _TaggedRequest(core.Choice):  # type: ignore[misc]
 
 class _TaggedRequests(core.SequenceOf):  # type: ignore[misc]
     _child_spec = _TaggedRequest
-
-
-class _AnySeq(core.SequenceOf):  # type: ignore[misc]
-    _child_spec = core.Any
 
 
 class _PkiData(core.Sequence):  # type: ignore[misc]
@@ -1018,28 +1080,30 @@ def cmc_status_decode(der: bytes) -> CmcStatusParts:
     """Decode CMCStatusInfoV2 or CMCStatusInfo (their layout is compatible for what is read here)."""
 
     def run() -> CmcStatusParts:
-        seq = _load(core.Sequence, der)
-        n = len(seq)
-        if n < 2:
+        outer = _peek(der)
+        if outer.class_ != 0 or outer.tag != 16:
+            raise Asn1Error("CMCStatusInfo is not a SEQUENCE")
+        items = _children(outer.contents)
+        if len(items) < 2:
             raise Asn1Error("CMCStatusInfo needs status and bodyList")
-        status = der_to_int(bytes(seq[0].dump()))
-        body_list: list[int] = []
-        for ref in _load(_AnySeq, bytes(seq[1].dump())):
-            if ref.tag == 2 and ref.class_ == 0:
-                body_list.append(der_to_int(bytes(ref.dump())))
+        status = der_to_int(items[0])
+        body = _peek(items[1])
+        if body.class_ != 0 or body.tag != 16:
+            raise Asn1Error("bodyList is not a SEQUENCE")
+        body_list = [der_to_int(ref) for ref in _children(body.contents) if _peek(ref).tag == 2]
         status_string = None
         fail_info = None
         extended = None
-        for i in range(2, n):
-            item = _load(core.Any, bytes(seq[i].dump()))
+        for item_der in items[2:]:
+            item = _peek(item_der)
             if item.class_ == 0 and item.tag == 12:
-                status_string = der_to_text(bytes(item.dump()))
+                status_string = der_to_text(item_der)
             elif item.class_ == 0 and item.tag == 2:
-                fail_info = der_to_int(bytes(item.dump()))
+                fail_info = der_to_int(item_der)
             elif item.class_ == 0 and item.tag == 16:
-                inner = _load(core.Sequence, bytes(item.dump()))
-                if len(inner) and inner[0].tag == 6:
-                    extended = der_to_oid(bytes(inner[0].dump()))
+                inner = _children(item.contents)
+                if inner and _peek(inner[0]).tag == 6:
+                    extended = der_to_oid(inner[0])
         return CmcStatusParts(status, tuple(body_list), status_string, fail_info, extended)
 
     return _guard("CMCStatusInfo", run)
@@ -1072,7 +1136,7 @@ def smime_capabilities_decode(der: bytes) -> list[str]:
         seq = _load(_AnySeq, der)
         out = []
         for cap in seq:
-            inner = _load(core.Sequence, bytes(cap.dump()))
+            inner = _load(_AnySeq, bytes(cap.dump()))
             if len(inner):
                 out.append(der_to_oid(bytes(inner[0].dump())))
         return out
