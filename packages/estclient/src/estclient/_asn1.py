@@ -652,10 +652,14 @@ def signed_data_encode(
         encap: dict[str, Any] = {"content_type": content_type}
         if content is not None:
             encap["content"] = core.ParsableOctetString(content)
+        version = "v3" if content_type != OID_DATA else "v1"
+        encap_cls = cms.EncapsulatedContentInfo if version == "v3" else cms.ContentInfo
+        if version == "v1" and content is not None:
+            encap["content"] = core.OctetString(content)
         fields: dict[str, Any] = {
-            "version": "v3" if signer is not None or content_type != OID_DATA else "v1",
+            "version": version,
             "digest_algorithms": [],
-            "encap_content_info": cms.EncapsulatedContentInfo(encap),
+            "encap_content_info": encap_cls(encap),
             "signer_infos": [],
         }
         if certificates:
