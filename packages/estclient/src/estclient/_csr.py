@@ -28,6 +28,7 @@ from estclient._csrattrs import (
     RequestedExtension,
 )
 from estclient._errors import CsrBuildError, MalformedMessageError, MalformedRequestError
+from estclient._sigs import csr_signature_valid
 
 __all__ = [
     "build_csr",
@@ -505,7 +506,7 @@ def load_csr(
             f"The certificate request cannot be used ({type(exc).__name__}: {exc}).",
             libest_error="EST_ERR_BAD_PKCS10",
         ) from None
-    if verify_signature and not csr.is_signature_valid:
+    if verify_signature and not csr_signature_valid(csr):
         raise error(
             "The certificate request's signature does not verify (no proof of possession of the key).",
             hint="Sign the request with the private key whose public key it carries.",

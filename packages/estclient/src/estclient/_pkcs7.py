@@ -12,12 +12,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from estclient import _asn1
 from estclient._errors import MalformedMessageError, MalformedResponseError
+from estclient._sigs import certificate_signed_by
 
 __all__ = ["CertsOnly", "build_certs_only", "order_chain", "parse_certs_only", "rollover_roles"]
 
@@ -130,11 +130,7 @@ def _spki(key: CertificatePublicKeyTypes) -> bytes:
 
 def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """Whether ``issuer``'s key signed ``cert`` and its subject is ``cert``'s issuer name."""
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
+    return certificate_signed_by(cert, issuer)
 
 
 def is_self_signed(cert: x509.Certificate) -> bool:
