@@ -29,11 +29,11 @@ from typing import Any, Literal
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
-from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import AttributeOID
 
 from estclient._b64 import decode_body, encode_body
 from estclient._errors import MalformedRequestError
+from estclient._pkcs7 import build_certs_only
 from estclient._version import __version__
 from estclient.testing import _wire
 from estclient.testing._approval import ManualApproval
@@ -690,7 +690,7 @@ class EstServer:
             certs = list(self.backend.ca_certificates(ex.label))
             if not certs:
                 return _Reply.text(500, "The enrollment backend has no CA certificates to offer.")
-            return _Reply.base64(_CERTS_ONLY, pkcs7.serialize_certificates(certs, serialization.Encoding.DER))
+            return _Reply.base64(_CERTS_ONLY, build_certs_only(certs))
         if operation == "csrattrs":
             attrs = self.backend.csr_attributes(ex.label)
             if self.pop == "require":
@@ -721,7 +721,7 @@ class EstServer:
             "***EST [INFO][est_enroll]--> issued %s (serial %x) to %s",
             _openssl_name(result.certificate.subject), result.certificate.serial_number, requester.description,
         )  # fmt: skip
-        der = pkcs7.serialize_certificates([result.certificate, *result.chain], serialization.Encoding.DER)
+        der = build_certs_only([result.certificate, *result.chain])
         return _Reply.base64(_CERTS_ONLY, der)
 
     def _read_csr(self, ex: _Exchange) -> x509.CertificateSigningRequest:
