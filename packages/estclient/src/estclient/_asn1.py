@@ -230,42 +230,52 @@ class AttributeParts:
     values: tuple[bytes, ...]
 
 
-def csrattrs_decode(der: bytes) -> list[str | AttributeParts]:
-    """Decode CsrAttrs into bare OIDs (dotted text) and attributes."""
+def csrattrs_decode(der: bytes) -> tuple[list[str | AttributeParts], list[bytes]]:
+    """Decode CsrAttrs into bare OIDs (dotted text) and attributes, plus elements that are neither (ignored).
 
-    def run() -> list[str | AttributeParts]:
-        seq = _load(_CsrAttrs, der)
+    RFC 8951 §4 asks clients to ignore what they do not understand; libest's own tests send CsrAttrs with
+    elements of other types (e.g. a BOOLEAN), so those are returned apart instead of failing the whole body.
+    """
+
+    def run() -> tuple[list[str | AttributeParts], list[bytes]]:
+        outer = _peek(der)
+        if outer.class_ != 0 or outer.tag != 16 or not outer.method:
+            raise Asn1Error("CsrAttrs is not a SEQUENCE")
         out: list[str | AttributeParts] = []
-        for item in seq:
-            chosen = item.chosen
-            if item.name == "oid":
-                out.append(str(chosen.dotted))
+        ignored: list[bytes] = []
+        for child in _children(outer.contents):
+            head = _peek(child)
+            if head.class_ == 0 and head.tag == 6:
+                out.append(der_to_oid(child))
+            elif head.class_ == 0 and head.tag == 16:
+                attr = _load(_Attribute, child)
+                values = tuple(bytes(v.dump()) for v in attr["values"])
+                if not values:
+                    raise Asn1Error("an Attribute has no values")
+                for v in values:  # every value must be one complete DER element
+                    _peek(v)
+                out.append(AttributeParts(str(attr["type"].dotted), values))
             else:
-                values = tuple(bytes(v.dump()) for v in chosen["values"])
-                for v in values:  # force parsing of each value's TLV
-                    _load(core.Any, v)
-                out.append(AttributeParts(str(chosen["type"].dotted), values))
-        return out
+                ignored.append(child)
+        return out, ignored
 
     return _guard("CsrAttrs", run)
 
 
 def csrattrs_encode(items: Sequence[str | AttributeParts]) -> bytes:
-    """Encode bare OIDs and attributes as DER CsrAttrs."""
+    """Encode bare OIDs and attributes as DER CsrAttrs (each value must be one DER element)."""
 
     def run() -> bytes:
-        children = []
-        for item in items:
-            if isinstance(item, str):
-                children.append(_AttrOrOid(name="oid", value=core.ObjectIdentifier(item)))
-            else:
-                attr = _Attribute(
-                    {"type": core.ObjectIdentifier(item.oid), "values": [core.Any.load(v) for v in item.values]}
-                )
-                children.append(_AttrOrOid(name="attribute", value=attr))
-        return bytes(_CsrAttrs(children).dump(force=True))
+        return _tlv(0x30, b"".join(oid_to_der(i) if isinstance(i, str) else attribute_encode(i) for i in items))
 
     return _guard("CsrAttrs", run)
+
+
+def attribute_encode(attr: AttributeParts) -> bytes:
+    """Encode an Attribute: SEQUENCE { type, SET OF values } (values sorted as DER requires)."""
+    for value in attr.values:
+        _peek(value)
+    return _tlv(0x30, oid_to_der(attr.oid) + _tlv(0x31, b"".join(sorted(attr.values))))
 
 
 # --- Extensions and RFC 9908 templates --------------------------------------------------------------------------
@@ -463,16 +473,13 @@ def csr_info_add_attributes(info_der: bytes, attributes: Sequence[AttributeParts
 
     def run() -> bytes:
         info = _load(a_csr.CertificationRequestInfo, info_der)
-        existing = [core.Any.load(a.dump()) for a in info["attributes"]]
-        extra = [
-            core.Any.load(_Attribute({"type": a.oid, "values": [core.Any.load(v) for v in a.values]}).dump())
-            for a in attributes
-        ]
+        existing = [bytes(a.dump()) for a in info["attributes"]]
+        extra = [attribute_encode(a) for a in attributes]
         body = (
             info["version"].dump()
             + info["subject"].dump()
             + info["subject_pk_info"].dump()
-            + _tlv(0xA0, b"".join(sorted(bytes(x.dump()) for x in existing + extra)))
+            + _tlv(0xA0, b"".join(sorted(existing + extra)))
         )
         return _tlv(0x30, body)
 

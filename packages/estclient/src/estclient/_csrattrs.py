@@ -357,9 +357,11 @@ class CsrAttrs:
 
     Attributes:
         items: The elements in the server's order.
+        ignored: DER of elements that are neither an OID nor an Attribute (ignored, RFC 8951 §4; not re-encoded).
     """
 
     items: tuple[CsrAttrItem, ...] = field(default=())
+    ignored: tuple[bytes, ...] = field(default=(), compare=False)
 
     @property
     def is_empty(self) -> bool:
@@ -520,7 +522,7 @@ def parse_csrattrs(
             not parse.
     """
     try:
-        raw = _asn1.csrattrs_decode(der)
+        raw, ignored = _asn1.csrattrs_decode(der)
     except _asn1.Asn1Error as exc:
         raise error(f"The CSR attributes are not valid DER CsrAttrs ({exc}).") from None
     items: list[CsrAttrItem] = []
@@ -534,7 +536,7 @@ def parse_csrattrs(
                 items.append(CsrAttribute(ObjectIdentifier(entry.oid), entry.values))
         except (_asn1.Asn1Error, ValueError, IndexError) as exc:
             raise error(f"A CSR attribute does not parse ({exc}).") from None
-    return CsrAttrs(tuple(items))
+    return CsrAttrs(tuple(items), ignored=tuple(ignored))
 
 
 def _template_from_der(der: bytes) -> CsrTemplate:
