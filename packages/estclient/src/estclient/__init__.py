@@ -6,8 +6,8 @@ import logging
 
 from estclient._async_client import AsyncEstClient
 from estclient._auth import BasicAuth, ClientCertificate, DigestAuth
-from estclient._client import DEFAULT_TIMEOUT, EstClient
 from estclient._b64 import decode_body, encode_body
+from estclient._client import DEFAULT_TIMEOUT, EstClient
 from estclient._cmc import (
     CmcControl,
     CmcRequest,
@@ -67,9 +67,9 @@ from estclient._errors import (
     http_error,
 )
 from estclient._libest_codes import LIBEST_ERROR_CODES
+from estclient._pkcs7 import CertsOnly, build_certs_only, order_chain, parse_certs_only, rollover_roles
 from estclient._pop import CsrSpec
 from estclient._results import CaCertificates, EnrollResult, Pending
-from estclient._pkcs7 import CertsOnly, build_certs_only, order_chain, parse_certs_only, rollover_roles
 from estclient._serverkeygen import ServerKeyGenResult, build_serverkeygen_response, parse_serverkeygen_response
 from estclient._trust import TrustAnchors, certificate_fingerprint
 from estclient._version import __version__
