@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import ssl
+from collections.abc import Generator
 from functools import cache
 
 import httpx
+import spnego
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -74,3 +77,30 @@ def dd_value(page: str, label_id: str) -> str:
     match = re.search(rf"<DT ID={label_id}>.*?</DT><DD>(.*?)</DD>", page, re.S)
     assert match, (label_id, page)
     return " ".join(re.sub(r"<[^>]+>", " ", match.group(1)).split())
+
+
+class CurlLikeNtlm(httpx.Auth):
+    """NTLM as curl does it for the seed's RA: the NEGOTIATE message goes out with the first request.
+
+    One login costs one 401 (the CHALLENGE) and one authenticated request, as in the seed's IIS log. No channel
+    binding (the RA's curl sent none), so the emulator must not require Extended Protection.
+    """
+
+    def __init__(self, username: str, password: str) -> None:
+        self.username = username
+        self.password = password
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Send NEGOTIATE, answer the CHALLENGE with AUTHENTICATE on the same connection."""
+        context = spnego.client(self.username, self.password, protocol="ntlm")
+        request.headers["Authorization"] = "NTLM " + base64.b64encode(context.step() or b"").decode()
+        response = yield request
+        challenge = next(
+            (v.split(" ", 1)[1] for v in response.headers.get_list("www-authenticate") if v.startswith("NTLM ")), None
+        )
+        if response.status_code != 401 or challenge is None:
+            return
+        request.headers["Authorization"] = (
+            "NTLM " + base64.b64encode(context.step(base64.b64decode(challenge)) or b"").decode()
+        )
+        yield request

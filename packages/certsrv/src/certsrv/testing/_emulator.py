@@ -659,10 +659,11 @@ class AdcsEmulator:
             handler.send_header(name, value)
         handler.send_header("X-Powered-By", "ASP.NET")
         handler.send_header("Content-Length", str(len(reply.body)))
+        # Logged before the response leaves, so a client that has its response always finds its log line.
+        self._log(handler, reply.status, reply.substatus, reply.win32_status, user, stem, query, started)
         handler.end_headers()
         if handler.command != "HEAD":
             handler.wfile.write(reply.body)
-        self._log(handler, reply.status, reply.substatus, reply.win32_status, user, stem, query, started)
 
     def _log(
         self,
