@@ -10,31 +10,28 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import http.server
 import logging
 import re
 import shutil
-import socket
 import ssl
 import tempfile
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
-from cryptography.x509.oid import AttributeOID
 
 from estclient._b64 import decode_body, encode_body
+from estclient._csr import csr_challenge_password
 from estclient._errors import MalformedRequestError
 from estclient._pkcs7 import build_certs_only
-from estclient._version import __version__
 from estclient.testing import _wire
 from estclient.testing._approval import ManualApproval
 from estclient.testing._auth import HttpAuthenticator
@@ -42,11 +39,13 @@ from estclient.testing._backend import (
     EnrollmentBackend,
     EnrollmentRejected,
     Issued,
+    IssuedWithKey,
     Pending,
     Requester,
 )
 from estclient.testing._faults import Fault, FaultKind, FaultPlan
 from estclient.testing._files import write_atomic
+from estclient.testing._http import Exchange, HttpServer, Reply
 from estclient.testing._local_ca import LocalCa, LocalCaBackend
 
 __all__ = ["OPERATIONS", "EstServer", "RecordedRequest", "TlsIdentity"]
@@ -58,7 +57,6 @@ OPERATIONS: tuple[str, ...] = ("cacerts", "simpleenroll", "simplereenroll", "ful
 _GET_OPERATIONS = frozenset({"cacerts", "csrattrs"})
 _PREFIX = "/.well-known/est/"
 _LABEL = re.compile(r"[0-9A-Za-z_\-.~!$&'()*+,;:=]{1,255}")
-_MAX_BODY = 1 << 20
 _CERTS_ONLY = "application/pkcs7-mime; smime-type=certs-only"
 _CMC_RESPONSE = "application/pkcs7-mime; smime-type=CMC-response"
 PopMode = Literal["off", "verify", "require"]
@@ -136,187 +134,6 @@ class RecordedRequest:
     connection: int
 
 
-@dataclass
-class _Reply:
-    status: int
-    body: bytes = b""
-    content_type: str | None = None
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    der: bytes | None = None  # the DER inside a base64 body, for the truncation fault
-    fault: Fault | None = None
-    close: bool = False
-
-    @classmethod
-    def text(cls, status: int, reason: str, **headers: str) -> _Reply:
-        hdrs = [(k.replace("_", "-"), v) for k, v in headers.items()]
-        return cls(status, (reason.rstrip() + "\n").encode(), "text/plain; charset=utf-8", hdrs)
-
-    @classmethod
-    def base64(cls, content_type: str, der: bytes) -> _Reply:
-        return cls(200, encode_body(der), content_type, [("Content-Transfer-Encoding", "base64")], der=der)
-
-
-@dataclass
-class _Exchange:
-    method: str
-    path: str
-    headers: Mapping[str, str]
-    body: bytes
-    tls: ssl.SSLSocket
-    address: str
-    client_certificate: x509.Certificate | None
-    operation: str | None = None
-    label: str | None = None
-    user: str | None = None
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server_version = f"estclient-testing/{__version__}"
-    server: _HttpServer
-    timeout = 60.0  # idle keep-alive connections are closed after this
-
-    def setup(self) -> None:
-        sock = self.request
-        assert isinstance(sock, ssl.SSLSocket)
-        sock.settimeout(self.server.handshake_timeout)
-        try:
-            sock.do_handshake()
-        except (OSError, ssl.SSLError) as exc:
-            _log.info(
-                "***EST [INFO][est_server_handle_request]--> TLS handshake with %s failed: %s",
-                self.client_address[0],
-                exc,
-            )
-            raise
-        super().setup()
-        self.connection_number = self.server.next_connection_number()
-        der = sock.getpeercert(binary_form=True)
-        self.client_certificate = x509.load_der_x509_certificate(der) if der else None
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return  # access lines are logged by the EST layer in libest's style
-
-    def _read_body(self) -> bytes | None:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks: list[bytes] = []
-            total = 0
-            while True:
-                size = int(self.rfile.readline(100).split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(1000) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                total += size
-                if total > _MAX_BODY:
-                    return None
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(10)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > _MAX_BODY:
-            return None
-        return self.rfile.read(length) if length else b""
-
-    def _handle(self) -> None:
-        assert isinstance(self.connection, ssl.SSLSocket)
-        try:
-            body = self._read_body()
-        except ValueError:
-            body = None
-        exchange = _Exchange(
-            self.command,
-            self.path,
-            {k.lower(): v for k, v in self.headers.items()},
-            body or b"",
-            self.connection,
-            self.client_address[0],
-            self.client_certificate,
-        )
-        if body is None:
-            reply = _Reply.text(413, f"The request body is larger than {_MAX_BODY} bytes or badly chunked.")
-            reply.close = True
-        else:
-            reply = self.server.est.handle(exchange)
-        dropped = reply.fault is not None and reply.fault.kind is FaultKind.DROP_BEFORE_RESPONSE
-        # Recorded before the answer goes out, so a client that has its answer finds the request recorded.
-        self.server.est.record(exchange, 0 if dropped else reply.status, reply.fault, self.connection_number)
-        if dropped:
-            self._drop()
-        else:
-            self._send(reply)
-
-    def _send(self, reply: _Reply) -> None:
-        self.send_response(reply.status)
-        if reply.content_type is not None:
-            self.send_header("Content-Type", reply.content_type)
-        for name, value in reply.headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(reply.body)))
-        if reply.close:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        if reply.fault is not None and reply.fault.kind is FaultKind.DROP_MID_BODY:
-            self.wfile.write(reply.body[: len(reply.body) // 2])
-            self.wfile.flush()
-            self._drop()
-        else:
-            self.wfile.write(reply.body)
-        self.server.est.log_access(self.client_address[0], self.requestline, reply.status, len(reply.body))
-
-    def _drop(self) -> None:
-        self.close_connection = True
-        try:
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)  # no TLS close_notify: an abrupt end, as a crash looks
-        except OSError:
-            pass
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
-
-
-class _HttpServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    est: EstServer
-    context: ssl.SSLContext
-    handshake_timeout: float = 30.0
-
-    def __init__(self, address: tuple[str, int]) -> None:
-        super().__init__(address, _Handler)
-        self._counter_lock = threading.Lock()
-        self._counter = 0
-        self.open_sockets: set[socket.socket] = set()
-
-    def next_connection_number(self) -> int:
-        with self._counter_lock:
-            self._counter += 1
-            return self._counter
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        sock, addr = self.socket.accept()
-        tls = self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        with self._counter_lock:
-            self.open_sockets.add(tls)
-        return tls, addr
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._counter_lock:
-            self.open_sockets.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        _log.debug("connection from %s ended with an error", client_address[0], exc_info=True)
-
-    def close_open_connections(self) -> None:
-        with self._counter_lock:
-            sockets = list(self.open_sockets)
-        for sock in sockets:
-            with suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-
 class EstServer:
     """An EST server on loopback, started with ``with EstServer(...) as server:`` or :meth:`start`/:meth:`stop`.
 
@@ -342,6 +159,9 @@ class EstServer:
         manual_approval: Hold every enrollment until the test calls ``server.approvals.approve(id)``.
         retry_after: Seconds announced in Retry-After for held requests.
         protect_csrattrs: Require authentication for ``/csrattrs`` too (RFC 7030 says a server SHOULD NOT).
+        shared_keys: AES keys by key identifier, for ``/serverkeygen`` requests whose CSR carries a
+            DecryptKeyIdentifier (RFC 7030 §4.4.1.1). Keys encrypted to the client's own RSA key
+            (AsymmetricDecryptKeyIdentifier naming the TLS client certificate's key identifier) need no setup.
         directory: Where the CA file and TLS files are written; a temporary folder (removed on stop) by default.
 
     Attributes:
@@ -370,6 +190,7 @@ class EstServer:
         manual_approval: bool = False,
         retry_after: int = 1,
         protect_csrattrs: bool = False,
+        shared_keys: Mapping[bytes, bytes] | None = None,
         directory: str | Path | None = None,
     ) -> None:
         if pop not in ("off", "verify", "require"):
@@ -386,6 +207,7 @@ class EstServer:
         self.pop: PopMode = pop
         self.labels = frozenset(labels) if labels is not None else None
         self.protect_csrattrs = protect_csrattrs
+        self.shared_keys = dict(shared_keys or {})
         self._max_tls_version = max_tls_version or (ssl.TLSVersion.TLSv1_2 if pop == "require" else None)
         if tls is None:
             issuer = base_backend.ca if isinstance(base_backend, LocalCaBackend) else LocalCa.generate("EST TLS CA")
@@ -400,7 +222,7 @@ class EstServer:
         self._faults = FaultPlan()
         self._records: list[RecordedRequest] = []
         self._records_lock = threading.Lock()
-        self._httpd: _HttpServer | None = None
+        self._httpd: HttpServer | None = None
         self._thread: threading.Thread | None = None
         self._write_files()
 
@@ -451,7 +273,7 @@ class EstServer:
         """
         if self._httpd is not None:
             return self
-        httpd = _HttpServer((self.host, self._requested_port))
+        httpd = HttpServer((self.host, self._requested_port))
         httpd.context = self._ssl_context()
         httpd.est = self
         self._httpd = httpd
@@ -529,7 +351,7 @@ class EstServer:
         finally:
             self.clear_faults()
 
-    def record(self, exchange: _Exchange, status: int, fault: Fault | None, connection: int) -> None:
+    def record(self, exchange: Exchange, status: int, fault: Fault | None, connection: int) -> None:
         """Append a :class:`RecordedRequest` (called by the connection threads)."""
         entry = RecordedRequest(
             exchange.method, exchange.path, exchange.operation, exchange.label, status, exchange.user,
@@ -564,10 +386,10 @@ class EstServer:
 
     # -- request handling -------------------------------------------------------------------------------------
 
-    def handle(self, ex: _Exchange) -> _Reply:
+    def handle(self, ex: Exchange) -> Reply:
         """Answer one request (called by the connection threads)."""
         reply = self._route(ex)
-        if isinstance(reply, _Reply):
+        if isinstance(reply, Reply):
             return reply
         operation = reply
         denied = self._authorize(ex, operation)
@@ -579,27 +401,27 @@ class EstServer:
             if fault.kind is FaultKind.DELAY:
                 time.sleep(fault.seconds)
             elif fault.kind is FaultKind.SERVER_ERROR:
-                reply = _Reply.text(fault.status, f"Injected fault: the server answers {fault.status}.")
+                reply = Reply.text(fault.status, f"Injected fault: the server answers {fault.status}.")
                 reply.fault = fault
                 return reply
             elif fault.kind is FaultKind.DROP_BEFORE_RESPONSE:
-                return _Reply(0, fault=fault, close=True)
+                return Reply(0, fault=fault, close=True)
         try:
             reply = self._operate(ex, operation)
         except MalformedRequestError as exc:
-            reply = _Reply.text(400, f"{exc.message} {exc.hint}")
+            reply = Reply.text(400, f"{exc.message} {exc.hint}")
         except EnrollmentRejected as exc:
             _log.warning("***EST [WARNING][est_http_request]--> Enrollment failed: %s", exc.reason)
             extra = {"Retry_After": str(exc.retry_after)} if exc.retry_after is not None else {}
-            reply = _Reply.text(exc.http_status, exc.reason, **extra)
+            reply = Reply.text(exc.http_status, exc.reason, **extra)
         except Exception as exc:  # the backend's own failure: answer 500, never crash the connection thread
             _log.exception("***EST [ERROR][est_mg_handler]--> enrollment backend failed")
-            reply = _Reply.text(500, f"The enrollment backend failed ({type(exc).__name__}); see the server log.")
+            reply = Reply.text(500, f"The enrollment backend failed ({type(exc).__name__}); see the server log.")
         if fault is not None:
             self._apply_fault(reply, fault)
         return reply
 
-    def _apply_fault(self, reply: _Reply, fault: Fault) -> None:
+    def _apply_fault(self, reply: Reply, fault: Fault) -> None:
         kind = fault.kind
         if kind is FaultKind.DELAY:
             reply.fault = fault
@@ -621,39 +443,39 @@ class EstServer:
         elif kind is FaultKind.WRONG_CONTENT_TYPE:
             reply.content_type = fault.content_type
 
-    def _route(self, ex: _Exchange) -> _Reply | str:
+    def _route(self, ex: Exchange) -> Reply | str:
         path = ex.path.split("?", 1)[0]
         if not path.startswith(_PREFIX):
-            return _Reply.text(404, f"Not an EST path: {path}. EST operations live under {_PREFIX}.")
+            return Reply.text(404, f"Not an EST path: {path}. EST operations live under {_PREFIX}.")
         parts = path[len(_PREFIX) :].split("/")
         if len(parts) == 1:
             label, operation = None, parts[0]
         elif len(parts) == 2:
             label, operation = parts
         else:
-            return _Reply.text(404, f"Not an EST path: {path}; use {_PREFIX}[<label>/]<operation>.")
+            return Reply.text(404, f"Not an EST path: {path}; use {_PREFIX}[<label>/]<operation>.")
         ex.label = label
         if operation not in OPERATIONS:
-            return _Reply.text(404, f"Unknown EST operation {operation!r}; this server offers {', '.join(OPERATIONS)}.")
+            return Reply.text(404, f"Unknown EST operation {operation!r}; this server offers {', '.join(OPERATIONS)}.")
         ex.operation = operation
         if label is not None and (_LABEL.fullmatch(label) is None or label in OPERATIONS):
-            return _Reply.text(404, f"Invalid CA label {label!r} (RFC 7030 §3.2.2).")
+            return Reply.text(404, f"Invalid CA label {label!r} (RFC 7030 §3.2.2).")
         if label is not None and self.labels is not None and label not in self.labels:
             offered = ", ".join(sorted(self.labels)) or "none"
-            return _Reply.text(404, f"This server has no CA label {label!r}; labels offered: {offered}.")
+            return Reply.text(404, f"This server has no CA label {label!r}; labels offered: {offered}.")
         expected = "GET" if operation in _GET_OPERATIONS else "POST"
         if ex.method != expected:
-            return _Reply.text(405, f"/{operation} takes {expected}, not {ex.method}.", Allow=expected)
+            return Reply.text(405, f"/{operation} takes {expected}, not {ex.method}.", Allow=expected)
         return operation
 
-    def _authorize(self, ex: _Exchange, operation: str) -> _Reply | None:
+    def _authorize(self, ex: Exchange, operation: str) -> Reply | None:
         if operation == "cacerts" or (operation == "csrattrs" and not self.protect_csrattrs):
             return None
         if ex.client_certificate is None:
             _log.info("***EST [INFO][est_enroll_auth]--> TLS: no peer certificate")
             if self.require_client_certificate:
                 _log.warning("***EST [WARNING][est_http_request]--> Enrollment failed with rc=22 (EST_ERR_AUTH_FAIL)")
-                return _Reply.text(
+                return Reply.text(
                     403,
                     "This server requires a TLS client certificate (RFC 7030 §3.3.2); "
                     "configure the client with a certificate issued by a CA the server trusts.",
@@ -668,7 +490,7 @@ class EstServer:
             return None
         if not self.users:
             if self.http_auth_required:
-                return _Reply.text(403, "HTTP authentication is required but the server has no users configured.")
+                return Reply.text(403, "HTTP authentication is required but the server has no users configured.")
             return None
         if authorization:
             _log.warning(
@@ -676,42 +498,44 @@ class EstServer:
                 self._auth.libest_auth_type,
             )
             _log.warning("***EST [WARNING][est_http_request]--> Enrollment failed with rc=22 (EST_ERR_AUTH_FAIL)")
-        return _Reply.text(
+        return Reply.text(
             401,
             "The server was unable to authorize the request.",
             WWW_Authenticate=self._auth.challenge(stale=stale),
         )
 
-    def _requester(self, ex: _Exchange) -> Requester:
+    def _requester(self, ex: Exchange) -> Requester:
         return Requester(ex.user, ex.client_certificate, ex.address)
 
-    def _operate(self, ex: _Exchange, operation: str) -> _Reply:
+    def _operate(self, ex: Exchange, operation: str) -> Reply:
         if operation == "cacerts":
             certs = list(self.backend.ca_certificates(ex.label))
             if not certs:
-                return _Reply.text(500, "The enrollment backend has no CA certificates to offer.")
-            return _Reply.base64(_CERTS_ONLY, build_certs_only(certs))
+                return Reply.text(500, "The enrollment backend has no CA certificates to offer.")
+            return Reply.base64(_CERTS_ONLY, build_certs_only(certs))
         if operation == "csrattrs":
             attrs = self.backend.csr_attributes(ex.label)
             if self.pop == "require":
                 attrs = _wire.with_challenge_password(attrs)
             if attrs is None:
-                return _Reply(204)
-            return _Reply.base64("application/csrattrs", _wire.encode_csr_attributes(attrs))
-        if operation in ("fullcmc", "serverkeygen"):  # wired once the CMC/serverkeygen codecs land
-            return _Reply.text(501, f"/{operation} is not offered by this server yet.")
+                return Reply(204)
+            return Reply.base64("application/csrattrs", _wire.encode_csr_attributes(attrs))
+        if operation == "fullcmc":
+            return self._fullcmc(ex)
         csr = self._read_csr(ex)
         requester = self._requester(ex)
+        if operation == "serverkeygen":
+            return self._serverkeygen(ex, csr, requester)
         renewal_of = self._check_renewal(ex, csr) if operation == "simplereenroll" else None
         result = self.backend.enroll(csr, label=ex.label, requester=requester, renewal_of=renewal_of)
         return self._enrolled(result, requester)
 
-    def _enrolled(self, result: Issued | Pending, requester: Requester) -> _Reply:
+    def _enrolled(self, result: Issued | Pending, requester: Requester) -> Reply:
         if isinstance(result, Pending):
             _log.info(
                 "***EST [INFO][est_enroll]--> request %s pending, Retry-After %d", result.request_id, result.retry_after
             )
-            return _Reply.text(
+            return Reply.text(
                 202,
                 f"The request {result.request_id} is pending; send the same request again after "
                 f"{result.retry_after} seconds.",
@@ -722,9 +546,9 @@ class EstServer:
             _openssl_name(result.certificate.subject), result.certificate.serial_number, requester.description,
         )  # fmt: skip
         der = build_certs_only([result.certificate, *result.chain])
-        return _Reply.base64(_CERTS_ONLY, der)
+        return Reply.base64(_CERTS_ONLY, der)
 
-    def _read_csr(self, ex: _Exchange) -> x509.CertificateSigningRequest:
+    def _read_csr(self, ex: Exchange) -> x509.CertificateSigningRequest:
         media = _media_type(ex.headers.get("content-type"))
         if media != "application/pkcs10":
             raise MalformedRequestError(
@@ -750,13 +574,10 @@ class EstServer:
         self._check_pop(ex, csr)
         return csr
 
-    def _check_pop(self, ex: _Exchange, csr: x509.CertificateSigningRequest) -> None:
+    def _check_pop(self, ex: Exchange, csr: x509.CertificateSigningRequest) -> None:
         if self.pop == "off":
             return
-        try:
-            value: bytes | None = csr.attributes.get_attribute_for_oid(AttributeOID.CHALLENGE_PASSWORD).value
-        except x509.AttributeNotFound:
-            value = None
+        value = csr_challenge_password(csr)
         if value is None:
             if self.pop == "require":
                 _log.warning("***EST [WARNING][est_tls_uid_auth]--> PoP enabled, CSR was not authenticated")
@@ -767,7 +588,7 @@ class EstServer:
                 )
             return
         binding = ex.tls.get_channel_binding("tls-unique")
-        expected = base64.b64encode(binding) if binding is not None else None
+        expected = base64.b64encode(binding).decode() if binding is not None else None
         if expected is None or value.strip() != expected:
             _log.warning("***EST [WARNING][est_tls_uid_auth]--> PoP is not valid (tls-unique mismatch)")
             raise EnrollmentRejected(
@@ -775,7 +596,7 @@ class EstServer:
                 "TLS connection; build and sign the CSR on the connection that sends it (again after a reconnect)."
             )
 
-    def _check_renewal(self, ex: _Exchange, csr: x509.CertificateSigningRequest) -> x509.Certificate:
+    def _check_renewal(self, ex: Exchange, csr: x509.CertificateSigningRequest) -> x509.Certificate:
         current = ex.client_certificate
         if current is None:
             raise EnrollmentRejected(
@@ -794,6 +615,46 @@ class EstServer:
                 "requires the same subjectAltName."
             )
         return current
+
+    def _serverkeygen(self, ex: Exchange, csr: x509.CertificateSigningRequest, requester: Requester) -> Reply:
+        protection = _wire.key_protection(csr, ex.client_certificate, self.shared_keys)
+        result: IssuedWithKey | Pending = self.backend.server_keygen(csr, label=ex.label, requester=requester)
+        if isinstance(result, Pending):
+            return self._enrolled(result, requester)
+        content_type, body = _wire.serverkeygen_response(result, protection)
+        _log.info(
+            "***EST [INFO][est_server_keygen]--> generated a key and issued %s to %s (key %s)",
+            _openssl_name(result.certificate.subject), requester.description,
+            "CMS-encrypted" if protection.encrypted else "protected by TLS only",
+        )  # fmt: skip
+        return Reply(200, body, content_type)
+
+    def _fullcmc(self, ex: Exchange) -> Reply:
+        media = _media_type(ex.headers.get("content-type"))
+        if media != "application/pkcs7-mime":
+            raise MalformedRequestError(
+                f"/fullcmc expects Content-Type application/pkcs7-mime; smime-type=CMC-request, not {media or 'none'}.",
+                hint="Send the CMC Full PKI Request as base64 DER (RFC 7030 §4.3.1).",
+            )
+        request = _wire.cmc_request(decode_body(ex.body, what="/fullcmc request", error=MalformedRequestError))
+        requester = self._requester(ex)
+        try:
+            for _, csr in request.requests:
+                if not csr.is_signature_valid:
+                    raise EnrollmentRejected("A CSR inside the CMC request has a signature that does not verify.")
+                self._check_pop(ex, csr)
+            result = self.backend.enroll(request.csr, label=ex.label, requester=requester, renewal_of=None)
+        except EnrollmentRejected as exc:
+            # RFC 7030 §4.3.2: a rejection is 4xx/5xx and carries a CMC response with the failure
+            _log.warning("***EST [WARNING][est_handle_fullcmc]--> CMC request failed: %s", exc.reason)
+            body = _wire.cmc_failure(exc.reason, request.body_part_ids)
+            headers = [("Content-Transfer-Encoding", "base64")]
+            return Reply(exc.http_status, encode_body(body), _CMC_RESPONSE, headers, der=body)
+        if isinstance(result, Pending):
+            return self._enrolled(result, requester)
+        _log.info("***EST [INFO][est_handle_fullcmc]--> issued %s", _openssl_name(result.certificate.subject))
+        body = _wire.cmc_success([result.certificate, *result.chain], request.body_part_ids)
+        return Reply.base64(_CMC_RESPONSE, body)
 
 
 def _san(extensions: x509.Extensions) -> list[x509.GeneralName]:

@@ -1,0 +1,233 @@
+"""The HTTP/1.1-over-TLS transport of the EST server: connections, keep-alive, request bodies, raw replies.
+
+Handshakes run in each connection's thread (never in the accept loop); Nagle is off and every reply carries
+Content-Length, so keep-alive and connection-bound authentication behave as with production servers.
+"""
+
+from __future__ import annotations
+
+import http.server
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from cryptography import x509
+
+from estclient._b64 import encode_body
+from estclient._version import __version__
+from estclient.testing._faults import Fault, FaultKind
+
+__all__ = ["EstApp", "Exchange", "HttpServer", "Reply"]
+
+_log = logging.getLogger("estclient.testing")
+MAX_BODY = 1 << 20
+
+
+@dataclass
+class Reply:
+    """An answer to send (status, body, headers) and how to send it (fault, close)."""
+
+    status: int
+    body: bytes = b""
+    content_type: str | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    der: bytes | None = None  # the DER inside a base64 body, for the truncation fault
+    fault: Fault | None = None
+    close: bool = False
+
+    @classmethod
+    def text(cls, status: int, reason: str, **headers: str) -> Reply:
+        """A text/plain answer (``Retry_After="5"`` becomes the header ``Retry-After: 5``)."""
+        hdrs = [(k.replace("_", "-"), v) for k, v in headers.items()]
+        return cls(status, (reason.rstrip() + "\n").encode(), "text/plain; charset=utf-8", hdrs)
+
+    @classmethod
+    def base64(cls, content_type: str, der: bytes) -> Reply:
+        """A 200 answer carrying ``der`` as RFC 2045 base64."""
+        return cls(200, encode_body(der), content_type, [("Content-Transfer-Encoding", "base64")], der=der)
+
+
+@dataclass
+class Exchange:
+    """One request as the EST layer sees it, with the TLS connection it came on."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+    tls: ssl.SSLSocket
+    address: str
+    client_certificate: x509.Certificate | None
+    operation: str | None = None
+    label: str | None = None
+    user: str | None = None
+
+
+class EstApp(Protocol):
+    """What the transport calls: the EST layer."""
+
+    def handle(self, exchange: Exchange) -> Reply:
+        """Answer one request."""
+        ...
+
+    def record(self, exchange: Exchange, status: int, fault: Fault | None, connection: int) -> None:
+        """Record one answered request."""
+        ...
+
+    def log_access(self, address: str, request_line: str, status: int, length: int) -> None:
+        """Log one access line."""
+        ...
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server_version = f"estclient-testing/{__version__}"
+    server: HttpServer
+    timeout = 60.0  # idle keep-alive connections are closed after this
+
+    def setup(self) -> None:
+        sock = self.request
+        assert isinstance(sock, ssl.SSLSocket)
+        sock.settimeout(self.server.handshake_timeout)
+        try:
+            sock.do_handshake()
+        except (OSError, ssl.SSLError) as exc:
+            _log.info(
+                "***EST [INFO][est_server_handle_request]--> TLS handshake with %s failed: %s",
+                self.client_address[0],
+                exc,
+            )
+            raise
+        super().setup()
+        self.connection_number = self.server.next_connection_number()
+        der = sock.getpeercert(binary_form=True)
+        self.client_certificate = x509.load_der_x509_certificate(der) if der else None
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # access lines are logged by the EST layer in libest's style
+
+    def _read_body(self) -> bytes | None:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks: list[bytes] = []
+            total = 0
+            while True:
+                size = int(self.rfile.readline(100).split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(1000) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                total += size
+                if total > MAX_BODY:
+                    return None
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(10)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _handle(self) -> None:
+        assert isinstance(self.connection, ssl.SSLSocket)
+        try:
+            body = self._read_body()
+        except ValueError:
+            body = None
+        exchange = Exchange(
+            self.command,
+            self.path,
+            {k.lower(): v for k, v in self.headers.items()},
+            body or b"",
+            self.connection,
+            self.client_address[0],
+            self.client_certificate,
+        )
+        if body is None:
+            reply = Reply.text(413, f"The request body is larger than {MAX_BODY} bytes or badly chunked.")
+            reply.close = True
+        else:
+            reply = self.server.est.handle(exchange)
+        dropped = reply.fault is not None and reply.fault.kind is FaultKind.DROP_BEFORE_RESPONSE
+        # Recorded before the answer goes out, so a client that has its answer finds the request recorded.
+        self.server.est.record(exchange, 0 if dropped else reply.status, reply.fault, self.connection_number)
+        if dropped:
+            self._drop()
+        else:
+            self._send(reply)
+
+    def _send(self, reply: Reply) -> None:
+        self.send_response(reply.status)
+        if reply.content_type is not None:
+            self.send_header("Content-Type", reply.content_type)
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        if reply.close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if reply.fault is not None and reply.fault.kind is FaultKind.DROP_MID_BODY:
+            self.wfile.write(reply.body[: len(reply.body) // 2])
+            self.wfile.flush()
+            self._drop()
+        else:
+            self.wfile.write(reply.body)
+        self.server.est.log_access(self.client_address[0], self.requestline, reply.status, len(reply.body))
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        with suppress(OSError):
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)  # no TLS close_notify: an abrupt end, as a crash looks
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
+
+
+class HttpServer(http.server.ThreadingHTTPServer):
+    """A threading HTTP server whose connections are TLS sockets handshaken in their own thread."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    est: EstApp
+    context: ssl.SSLContext
+    handshake_timeout: float = 30.0
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        super().__init__(address, _Handler)
+        self._counter_lock = threading.Lock()
+        self._counter = 0
+        self.open_sockets: set[socket.socket] = set()
+
+    def next_connection_number(self) -> int:
+        """Number the connections (so tests can tell a reused connection from a new one)."""
+        with self._counter_lock:
+            self._counter += 1
+            return self._counter
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, addr = self.socket.accept()
+        tls = self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        with self._counter_lock:
+            self.open_sockets.add(tls)
+        return tls, addr
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._counter_lock:
+            self.open_sockets.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        _log.debug("connection from %s ended with an error", client_address[0], exc_info=True)
+
+    def close_open_connections(self) -> None:
+        """Shut every open client connection down (used on stop)."""
+        with self._counter_lock:
+            sockets = list(self.open_sockets)
+        for sock in sockets:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
