@@ -302,7 +302,7 @@ def analyze_entries(entries: Sequence[LogEntry]) -> Report:
 _CURL = re.compile(r"(?:failed|error) with return code (\d+)\s*(?:\((.*)\))?", re.IGNORECASE)
 _URL_USED = re.compile(r"URL used:\s*(\S+)")
 _URL_HOST = re.compile(r"https?://([^/:\s]+)")
-_RESOLVE_HOST = re.compile(r"(?:resolve|resolve host|lookup hostname)\s*:?\s*'?([A-Za-z0-9._-]+)")
+_RESOLVE_HOST = re.compile(r"(?:resolve host|lookup hostname|resolve)\s*:?\s*'?([A-Za-z0-9._-]+)")
 _NAME_MISMATCH = re.compile(r"subject name '([^']*)' does not match target host name '([^']*)'")
 _FQDN_MISMATCH = re.compile(r"FQDN hostname mismatch.*?'([^']*)'")
 _EST_NAME = re.compile(r"\b(EST_ERR_[A-Z0-9_]+)\b")

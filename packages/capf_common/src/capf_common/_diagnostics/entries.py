@@ -95,8 +95,8 @@ def join_continuation(previous: str, continuation: str) -> str:
     return f"{previous} {piece}"
 
 
-_DEVICE_TAGGED = re.compile(r"\b\d+:((?:SEP|ATA)[0-9A-Fa-f]{12}|(?:CSF|BOT|TCT|TAB)[A-Za-z0-9._-]{1,12}):")
-_DEVICE_ANY = re.compile(r"(?<![A-Za-z0-9])((?:SEP|ATA)[0-9A-Fa-f]{12})(?![0-9A-Fa-f])")
+_DEVICE_TAGGED = re.compile(r"\b\d+:((?:SEP|ATA)[0-9A-F]{12}|(?:CSF|BOT|TCT|TAB)[A-Z0-9._-]{1,12}):", re.IGNORECASE)
+_DEVICE_ANY = re.compile(r"(?<![A-Za-z0-9])((?:SEP|ATA)[0-9A-F]{12})(?![0-9A-Fa-f])", re.IGNORECASE)
 
 
 def find_device(text: str) -> str | None:
