@@ -9,6 +9,58 @@ import certsrv
 EXPECTED_ALL = {
     "__version__",
     "CertsrvError",
+    "NtlmAuth",
+    "KerberosAuth",
+    "NegotiateAuth",
+    "BasicAuth",
+    "AuthenticationError",
+    "InsecureAuthenticationError",
+    "KerberosUnavailableError",
+    # clients
+    "CertsrvClient",
+    "AsyncCertsrvClient",
+    # results, timeouts, page data
+    "Issued",
+    "Pending",
+    "SubmitResult",
+    "Encoding",
+    "encode_certificate",
+    "encode_certificates",
+    "encode_crl",
+    "san_attribute",
+    "Timeouts",
+    "Phase",
+    "CaInfo",
+    "OfferedTemplate",
+    "HResult",
+    "lookup_hresult",
+    "describe_hresult",
+    # errors
+    "ConfigurationError",
+    "CertsrvConnectionError",
+    "NameResolutionError",
+    "ServerUnreachableError",
+    "TlsError",
+    "UntrustedServerChainError",
+    "SelfSignedServerCertificateError",
+    "HostnameMismatchError",
+    "ServerCertificateValidityError",
+    "ServerCertificateNotYetValidError",
+    "ServerCertificateExpiredError",
+    "CertsrvTimeoutError",
+    "ConnectTimeoutError",
+    "AuthenticationTimeoutError",
+    "EnrollmentTimeoutError",
+    "RetrievalTimeoutError",
+    "UnexpectedResponseError",
+    "UnrecognizedPageError",
+    "EnrollmentError",
+    "RequestDeniedError",
+    "TemplateNotFoundError",
+    "TemplateAccessDeniedError",
+    "RequestFailedError",
+    "RequestPendingError",
+    "UnknownRequestError",
 }
 
 
@@ -26,3 +78,10 @@ def test_every_public_name_exists_and_is_documented() -> None:
 
 def test_root_error_is_an_exception() -> None:
     assert issubclass(certsrv.CertsrvError, Exception)
+
+
+def test_every_error_derives_from_the_root() -> None:
+    for name in certsrv.__all__:
+        obj = getattr(certsrv, name)
+        if inspect.isclass(obj) and issubclass(obj, BaseException):
+            assert issubclass(obj, certsrv.CertsrvError), name

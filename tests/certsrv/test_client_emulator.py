@@ -1,0 +1,256 @@
+"""CertsrvClient end to end against the AD CS emulator over real TLS: enrollment, pending, denial, templates,
+renewals, CRLs, German pages, authentication and Extended Protection, and the minimal round trips."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs7
+
+from certsrv import (
+    AuthenticationError,
+    CertsrvClient,
+    ConfigurationError,
+    Issued,
+    Pending,
+    RequestDeniedError,
+    RequestPendingError,
+    TemplateAccessDeniedError,
+    TemplateNotFoundError,
+    UnexpectedResponseError,
+    UnknownRequestError,
+    encode_certificates,
+    san_attribute,
+)
+from certsrv.testing import AdcsEmulator, CertificateTemplate, ExtendedProtection, Policy
+from tests._support.kerberos import Kdc
+from tests.certsrv._emulator_helpers import ALICE, PASSWORD, USERS, csr_pem
+
+TEMPLATES = [
+    CertificateTemplate("WebServer", display_name="Web Server"),
+    CertificateTemplate("Manual", policy=Policy.PENDING),
+    CertificateTemplate("Forbidden", policy=Policy.DENY),
+]
+
+
+@pytest.fixture(scope="module", params=["en", "de"])
+def emulator(request: pytest.FixtureRequest) -> Iterator[AdcsEmulator]:
+    with AdcsEmulator(users=USERS, templates=TEMPLATES, renewals=2, language=request.param) as emu:
+        yield emu
+
+
+@pytest.fixture
+def client(emulator: AdcsEmulator) -> Iterator[CertsrvClient]:
+    with CertsrvClient(
+        emulator.url, auth="ntlm", username=ALICE, password=PASSWORD, ca_file=emulator.ca_file
+    ) as client:
+        yield client
+
+
+def _log_since(emulator: AdcsEmulator, start: int) -> list[tuple[str, str, str, int]]:
+    return [(e.method, e.uri_stem, e.uri_query, e.status) for e in emulator.access_log.entries[start:]]
+
+
+def test_submit_issues_in_one_post_and_one_get(emulator: AdcsEmulator, client: CertsrvClient) -> None:
+    client.authenticate()
+    start = len(emulator.access_log.entries)
+    results = [client.submit(csr_pem(f"SEP00000000000{i}"), "WebServer") for i in range(3)]
+    assert all(isinstance(r, Issued) for r in results)
+    log = _log_since(emulator, start)
+    assert len(log) == 6  # no 401, no 301, no certrqxt.asp: the seed's RA needed 7 per certificate
+    for i, result in enumerate(results):
+        assert isinstance(result, Issued)
+        assert result.certificate.subject.rfc4514_string() == f"CN=SEP00000000000{i}"
+        assert log[2 * i] == ("POST", "/certsrv/certfnsh.asp", "", 200)
+        assert log[2 * i + 1] == ("GET", "/certsrv/certnew.cer", f"ReqID={result.request_id}&Enc=bin", 200)
+        assert result.pem.startswith(b"-----BEGIN CERTIFICATE-----")
+        assert x509.load_der_x509_certificate(result.der) == result.certificate
+
+
+def test_first_request_authenticates_the_connection_once(emulator: AdcsEmulator, client: CertsrvClient) -> None:
+    start = len(emulator.access_log.entries)
+    client.submit(csr_pem(), "WebServer")
+    log = _log_since(emulator, start)
+    # NTLM: anonymous 401, negotiate 401, authenticated 200, then the enrollment's two requests
+    assert [(m, s, st) for m, s, _, st in log] == [
+        ("GET", "/certsrv/", 401),
+        ("GET", "/certsrv/", 401),
+        ("GET", "/certsrv/", 200),
+        ("POST", "/certsrv/certfnsh.asp", 200),
+        ("GET", "/certsrv/certnew.cer", 200),
+    ]
+
+
+def test_certificate_is_issued_by_the_ca(emulator: AdcsEmulator, client: CertsrvClient) -> None:
+    result = client.submit(csr_pem(), "WebServer", {"SAN": san_attribute(dns=["phone.example.test"])})
+    assert isinstance(result, Issued)
+    ca = client.get_ca_certificate()
+    result.certificate.verify_directly_issued_by(ca)
+    chain = client.get_chain(result.request_id)
+    assert chain[0] == result.certificate or result.certificate in chain
+    assert client.get_certificate(result.request_id) == result.certificate
+    assert client.retrieve(result.request_id) == result
+
+
+def test_pending_then_approved(emulator: AdcsEmulator, client: CertsrvClient) -> None:
+    pending = client.submit(csr_pem(), "Manual")
+    assert isinstance(pending, Pending)
+    assert client.retrieve(pending.request_id) == pending
+    with pytest.raises(RequestPendingError) as info:
+        client.get_certificate(pending.request_id)
+    assert info.value.request_id == pending.request_id
+    assert f"retrieve({pending.request_id})" in str(info.value)
+    emulator.approve(pending.request_id)
+    issued = client.retrieve(pending.request_id)
+    assert isinstance(issued, Issued)
+    assert issued.request_id == pending.request_id
+
+
+def test_pending_then_denied(emulator: AdcsEmulator, client: CertsrvClient) -> None:
+    pending = client.submit(csr_pem(), "Manual")
+    assert isinstance(pending, Pending)
+    emulator.deny(pending.request_id)
+    with pytest.raises(RequestDeniedError) as info:
+        client.retrieve(pending.request_id)
+    assert info.value.hresult == 0x80094014
+    assert info.value.request_id == pending.request_id
+    assert "CERTSRV_E_ADMIN_DENIED_REQUEST" in str(info.value)
+
+
+def test_unknown_request_id(client: CertsrvClient) -> None:
+    with pytest.raises(UnknownRequestError) as info:
+        client.retrieve(987654)
+    assert info.value.request_id == 987654
+
+
+def test_unknown_template_lists_the_offered_ones(emulator: AdcsEmulator, client: CertsrvClient) -> None:
+    client.authenticate()
+    start = len(emulator.access_log.entries)
+    with pytest.raises(TemplateNotFoundError) as info:
+        client.submit(csr_pem(), "CiscoRA")
+    error = info.value
+    assert error.hresult == 0x80094800
+    assert error.template == "CiscoRA"
+    assert error.offered == ("WebServer", "Manual", "Forbidden")
+    assert "0x80094800" in str(error) and "WebServer, Manual, Forbidden" in str(error)
+    assert isinstance(error, RequestDeniedError)  # callers catching denials catch this too
+    # certrqxt.asp is fetched only on this failure path, after the POST
+    assert [s for _, s, _, _ in _log_since(emulator, start)] == ["/certsrv/certfnsh.asp", "/certsrv/certrqxt.asp"]
+
+
+def test_template_without_permission(client: CertsrvClient) -> None:
+    with pytest.raises(TemplateAccessDeniedError) as info:
+        client.submit(csr_pem(), "Forbidden")
+    assert info.value.hresult == 0x80094012
+    assert "Enroll" in str(info.value)
+
+
+def test_list_templates(client: CertsrvClient) -> None:
+    templates = client.list_templates()
+    assert [t.name for t in templates] == ["WebServer", "Manual", "Forbidden"]
+    assert templates[0].display_name == "Web Server"
+
+
+def test_ca_renewals_and_chains(emulator: AdcsEmulator, client: CertsrvClient) -> None:
+    info = client.get_ca_info()
+    assert info.renewals == 2
+    certificates = [client.get_ca_certificate(renewal=r) for r in range(3)]
+    assert len({c.serial_number for c in certificates}) == 3
+    assert client.get_ca_certificate() == certificates[2] == emulator.ca.ca_certificate()
+    chain = client.get_ca_chain()
+    assert certificates[2] in chain
+    assert client.get_ca_chain(renewal=0)[0] in certificates or certificates[0] in client.get_ca_chain(renewal=0)
+    der = encode_certificates(chain, "der")
+    assert pkcs7.load_der_pkcs7_certificates(der) == chain
+
+
+def test_crls_base_and_delta(client: CertsrvClient) -> None:
+    ca = client.get_ca_certificate()
+    base = client.get_crl()
+    delta = client.get_crl(delta=True)
+    for crl in (base, delta):
+        assert crl.issuer == ca.subject
+        assert crl.is_signature_valid(ca.public_key())  # type: ignore[arg-type]
+    assert base.public_bytes(serialization.Encoding.DER) != delta.public_bytes(serialization.Encoding.DER)
+
+
+def test_renewal_out_of_range(client: CertsrvClient) -> None:
+    with pytest.raises(UnexpectedResponseError):
+        client.get_ca_certificate(renewal=9)
+
+
+def test_bad_csr_is_refused_before_sending(client: CertsrvClient) -> None:
+    with pytest.raises(ConfigurationError, match="PKCS#10"):
+        client.submit("not a csr", "WebServer")
+
+
+@pytest.mark.parametrize("username", [ALICE, "EXAMPLE\\nobody"])
+def test_wrong_password(emulator: AdcsEmulator, username: str) -> None:
+    with (
+        CertsrvClient(emulator.url, auth="ntlm", username=username, password="wrong", ca_file=emulator.ca_file) as c,
+        pytest.raises(AuthenticationError) as info,
+    ):
+        c.submit(csr_pem(), "WebServer")
+    assert "Fix:" in str(info.value)
+    assert "wrong" not in str(info.value)  # never the password
+
+
+def test_no_credentials_names_the_schemes(emulator: AdcsEmulator) -> None:
+    with CertsrvClient(emulator.url, ca_file=emulator.ca_file) as c, pytest.raises(AuthenticationError) as info:
+        c.list_templates()
+    assert "NTLM" in str(info.value)
+
+
+def test_password_from_environment(emulator: AdcsEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CERTSRV_PASSWORD", PASSWORD)
+    with CertsrvClient(emulator.url, auth="negotiate", username=ALICE, ca_file=emulator.ca_file) as c:
+        assert isinstance(c.submit(csr_pem(), "WebServer"), Issued)
+
+
+@pytest.mark.parametrize(
+    ("mode", "binding", "accepted"),
+    [
+        ("off", False, True),
+        ("accept", True, True),
+        ("accept", False, True),
+        ("required", True, True),
+        ("required", False, False),
+    ],
+)
+def test_ntlm_extended_protection(mode: ExtendedProtection, binding: bool, accepted: bool) -> None:
+    with (
+        AdcsEmulator(users=USERS, templates=TEMPLATES, extended_protection=mode) as emu,
+        CertsrvClient(
+            emu.url, auth="ntlm", username=ALICE, password=PASSWORD, ca_file=emu.ca_file, channel_binding=binding
+        ) as c,
+    ):
+        if accepted:
+            assert isinstance(c.submit(csr_pem(), "WebServer"), Issued)
+        else:
+            with pytest.raises(AuthenticationError, match="channel binding"):
+                c.submit(csr_pem(), "WebServer")
+
+
+def test_basic_over_tls(emulator: AdcsEmulator) -> None:
+    with AdcsEmulator(users=USERS, templates=TEMPLATES, auth=("basic",)) as emu:
+        with CertsrvClient(emu.url, auth="basic", username=ALICE, password=PASSWORD, ca_file=emu.ca_file) as c:
+            assert isinstance(c.submit(csr_pem(), "WebServer"), Issued)
+        assert [e.status for e in emu.access_log.entries] == [200, 200]  # Basic is preemptive: no 401
+
+
+@pytest.mark.kerberos
+@pytest.mark.parametrize("mode", ["off", "accept", "required"])
+def test_kerberos(kdc: Kdc, mode: ExtendedProtection) -> None:
+    with (
+        AdcsEmulator(users=USERS, templates=TEMPLATES, keytab=kdc.keytab, extended_protection=mode) as emu,
+        CertsrvClient(
+            emu.url, auth="kerberos", username=kdc.principal, password=kdc.password, ca_file=emu.ca_file
+        ) as c,
+    ):
+        for _ in range(2):
+            assert isinstance(c.submit(csr_pem(), "WebServer"), Issued)
+        log = [(e.method, e.status) for e in emu.access_log.entries]
+        assert log == [("GET", 401), ("GET", 200), ("POST", 200), ("GET", 200), ("POST", 200), ("GET", 200)]
