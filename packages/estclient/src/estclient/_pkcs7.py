@@ -107,7 +107,7 @@ def build_certs_only(
     """Build a certs-only PKCS#7 (DER): SignedData, no signers, no content.
 
     Args:
-        certs: The certificates, in the order to send them.
+        certs: The certificates (DER sorts the SET OF, so their order is not kept; it has no meaning in EST).
         crls: CRLs to include.
 
     Returns:

@@ -1,0 +1,129 @@
+"""Certs-only PKCS#7: RFC 7030 Appendix A messages, rollover sets, CRLs, interop with cryptography's PKCS#7."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import pkcs7
+
+from estclient import (
+    CertsOnly,
+    MalformedResponseError,
+    build_certs_only,
+    decode_body,
+    encode_body,
+    order_chain,
+    parse_certs_only,
+    rollover_roles,
+)
+from tests._support.pki import TestPki
+from tests.estclient import _vectors
+
+
+def _a1() -> CertsOnly:
+    return parse_certs_only(decode_body(_vectors.text("rfc7030_a1_cacerts.b64")))
+
+
+def test_rfc7030_a1_cacerts_has_the_four_rollover_certificates() -> None:
+    certs = _a1().certificates
+    found = {(c.subject.rfc4514_string(), c.issuer.rfc4514_string(), c.serial_number) for c in certs}
+    assert found == {
+        ("CN=estExampleCA OwO", "CN=estExampleCA OwO", 11121883874307308188),
+        ("CN=estExampleCA NwO", "CN=estExampleCA OwO", 1),
+        ("CN=estExampleCA OwN", "CN=estExampleCA NwN", 2),
+        ("CN=estExampleCA NwN", "CN=estExampleCA NwN", 16838569520216125969),
+    }
+    assert _a1().crls == ()
+
+
+def test_rfc7030_a1_rollover_roles_are_classified_by_keys_and_signatures() -> None:
+    roles = rollover_roles(_a1().certificates)
+    assert {k: v.subject.rfc4514_string() for k, v in roles.items()} == {
+        "OldWithOld": "CN=estExampleCA OwO",
+        "OldWithNew": "CN=estExampleCA OwN",
+        "NewWithOld": "CN=estExampleCA NwO",
+        "NewWithNew": "CN=estExampleCA NwN",
+    }
+    assert [c.subject.rfc4514_string() for c in _a1().roots] == ["CN=estExampleCA OwO", "CN=estExampleCA NwN"]
+
+
+def test_rfc7030_a3_enroll_response_chains_to_the_new_root() -> None:
+    response = parse_certs_only(decode_body(_vectors.text("rfc7030_a3_simpleenroll_response.b64")))
+    (leaf,) = response.certificates
+    assert leaf.serial_number == 21
+    chain = order_chain([*_a1().certificates, leaf], leaf)
+    assert [c.subject.rfc4514_string() for c in chain] == ["CN=demostep4 1368141352", "CN=estExampleCA NwN"]
+
+
+def test_single_root_is_no_rollover(pki: TestPki) -> None:
+    assert rollover_roles([pki.root.cert, pki.intermediate.cert]) == {}
+
+
+def test_order_chain_finds_the_leaf_without_being_told(pki: TestPki) -> None:
+    shuffled = [pki.root.cert, pki.server.cert, pki.intermediate.cert]
+    assert order_chain(shuffled) == [pki.server.cert, pki.intermediate.cert, pki.root.cert]
+    assert order_chain([]) == []
+
+
+def _crl(pki: TestPki) -> x509.CertificateRevocationList:
+    now = dt.datetime.now(dt.UTC)
+    revoked = (
+        x509.RevokedCertificateBuilder().serial_number(pki.expired.cert.serial_number).revocation_date(now).build()
+    )
+    return (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(pki.intermediate.cert.subject)
+        .last_update(now)
+        .next_update(now + dt.timedelta(days=1))
+        .add_revoked_certificate(revoked)
+        .sign(pki.intermediate.key, hashes.SHA256())
+    )
+
+
+def test_build_and_parse_round_trip_with_crls(pki: TestPki) -> None:
+    crl = _crl(pki)
+    der = build_certs_only([pki.intermediate.cert, pki.root.cert], [crl])
+    parsed = parse_certs_only(decode_body(encode_body(der)))
+    # DER sorts a SET OF: the order is not kept (RFC 7030 gives it no meaning).
+    assert set(parsed.certificates) == {pki.intermediate.cert, pki.root.cert}
+    assert parsed.crls == (crl,)
+
+
+def test_interop_with_cryptography_pkcs7(pki: TestPki) -> None:
+    ours = build_certs_only([pki.server.cert, pki.intermediate.cert])
+    assert set(pkcs7.load_der_pkcs7_certificates(ours)) == {pki.server.cert, pki.intermediate.cert}
+    theirs = pkcs7.serialize_certificates([pki.client.cert, pki.root.cert], serialization.Encoding.DER)
+    assert set(parse_certs_only(theirs).certificates) == {pki.client.cert, pki.root.cert}
+
+
+def test_certificate_for_key(pki: TestPki) -> None:
+    parsed = parse_certs_only(build_certs_only([pki.intermediate.cert, pki.client.cert]))
+    assert parsed.certificate_for_key(pki.client.key.public_key()) == pki.client.cert
+    assert parsed.certificate_for_key(pki.server.key.public_key()) is None
+
+
+@pytest.mark.parametrize(
+    "der",
+    [
+        pytest.param(b"\x30\x00", id="empty-sequence"),
+        pytest.param(b"\x04\x03abc", id="octet-string"),
+        pytest.param(bytes.fromhex("300d06092a864886f70d010701a000"), id="data-not-signed-data"),
+    ],
+)
+def test_not_a_certs_only_message(der: bytes) -> None:
+    with pytest.raises(MalformedResponseError) as info:
+        parse_certs_only(der)
+    assert "PKCS#7" in info.value.message
+
+
+def test_a_broken_certificate_inside_is_reported(pki: TestPki) -> None:
+    der = bytearray(build_certs_only([pki.root.cert]))
+    cert_der = pki.root.cert.public_bytes(serialization.Encoding.DER)
+    start = bytes(der).index(cert_der)
+    assert der[start + 4] == 0x30
+    der[start + 4] = 0x31  # the TBSCertificate becomes a SET: no longer a certificate
+    with pytest.raises(MalformedResponseError):
+        parse_certs_only(bytes(der))
