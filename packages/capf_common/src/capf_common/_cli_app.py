@@ -1,13 +1,275 @@
-"""The click application behind the ``capf`` command (needs the ``cli`` extra)."""
+"""The click application behind the ``capf`` command (needs the ``cli`` extra).
+
+Exit codes (all sub-commands):
+
+* 0: done, nothing wrong found;
+* 1: a problem was found (log findings, LSC profile errors, a CTL signature that does not verify);
+* 2: usage error (unknown option, missing argument);
+* 3: the input cannot be read or parsed (missing file, not a certificate, malformed CTL, no known log format).
+"""
 
 from __future__ import annotations
 
-import click
+import json
+from pathlib import Path
+from typing import Any, NoReturn
 
+import click
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from rich.console import Console
+from rich.markup import escape
+
+from capf_common._ctl import CtlFile, CtlRole, format_ctl, parse_ctl
+from capf_common._diagnostics.analyze import Report, analyze
+from capf_common._errors import CapfError
+from capf_common._formats import load_certificate, load_certificates, order_chain
+from capf_common._lsc import LscCheck, check_lsc
 from capf_common._version import __version__
+
+EXIT_OK = 0
+EXIT_PROBLEM = 1
+EXIT_USAGE = 2
+EXIT_BAD_INPUT = 3
+
+
+class _BadInput(click.ClickException):
+    """Input that cannot be read or parsed: exit code 3."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+def _fail(error: Exception) -> NoReturn:
+    raise _BadInput(str(error)) from error
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise _BadInput(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _echo_json(data: object) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="capf")
 def cli() -> None:
-    """The capf command."""
+    """Cisco CAPF tools: analyze CAPF Online CA logs, inspect LSCs and CTL/ITL files, decode CAPF messages.
+
+    Exit codes: 0 nothing wrong found, 1 a problem was found, 2 usage error, 3 unreadable or malformed input.
+    """
+
+
+# -- capf logs analyze -----------------------------------------------------------------------------------------
+
+
+@cli.group()
+def logs() -> None:
+    """Work with the logs of the CAPF Online CA chain (CAPF traces, CiscoRA/nginx error.log, IIS logs)."""
+
+
+@logs.command("analyze")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--timeline", is_flag=True, help="Also print the timeline per device and per request.")
+def logs_analyze(files: tuple[Path, ...], as_json: bool, timeline: bool) -> None:
+    """Name the common problems the log FILES show, with evidence lines and the fix.
+
+    FILES may mix CAPF traces (capf*.txt), CiscoRA/nginx error.log files and IIS W3C logs (u_ex*.log); the kind
+    of each is detected from its content. Exit code 0 when the logs look healthy, 1 when a problem was found,
+    3 when a file cannot be read or holds no known log format.
+    """
+    try:
+        report = analyze(files)
+    except CapfError as exc:
+        _fail(exc)
+    if as_json:
+        _echo_json(report.to_dict())
+    else:
+        _print_report(report, timeline)
+    if report.verdict == "no-data":
+        raise _BadInput("no entry of a CAPF trace, CiscoRA/nginx error.log or IIS W3C log was found in the files")
+    click.get_current_context().exit(EXIT_PROBLEM if report.findings else EXIT_OK)
+
+
+def _print_report(report: Report, timeline: bool) -> None:
+    console = _console()
+    for log in report.files:
+        kind = log.source or "not recognised"
+        console.print(f"[dim]{escape(log.path)}: {kind}, {log.entries} entries[/dim]")
+    if report.verdict == "healthy":
+        console.print("[bold green]healthy[/bold green]: no known problem in these logs")
+    elif report.verdict == "problems":
+        console.print(f"[bold red]{len(report.findings)} problem(s) found[/bold red]")
+    for finding in report.findings:
+        device = f" ({finding.device})" if finding.device else ""
+        console.print()
+        console.print(f"[bold red]{finding.problem}[/bold red]{escape(device)}: {escape(finding.title)}")
+        console.print(f"  {escape(finding.explanation)}")
+        if finding.alternatives:
+            console.print(f"  also possible: {', '.join(finding.alternatives)}")
+        console.print(f"  [bold]Fix:[/bold] {escape(finding.fix)}")
+        console.print("  Evidence:")
+        for evidence in finding.evidence:
+            console.print(f"    {escape(evidence.path)}:{evidence.line}: {escape(evidence.text)}")
+    if timeline:
+        for device, entries in report.devices.items():
+            console.print()
+            console.print(f"[bold]Device {device}[/bold]")
+            for entry in entries:
+                console.print(f"  {escape(entry.path)}:{entry.line}: {escape(entry.message)}")
+        for request in report.requests:
+            console.print()
+            related = f" (related: {', '.join(request.related)})" if request.related else ""
+            console.print(f"[bold]Request {escape(request.id)}[/bold] {request.outcome}{escape(related)}")
+            for entry in request.entries:
+                console.print(f"  {escape(entry.path)}:{entry.line}: {escape(entry.message)}")
+
+
+# -- capf lsc inspect ------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def lsc() -> None:
+    """Work with LSCs (Locally Significant Certificates)."""
+
+
+@lsc.command("inspect")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--device", help="The device the LSC must belong to (default: the name in its common name).")
+@click.option(
+    "--issuer",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="PEM/DER file of the issuing CA: the LSC's signature is checked against it.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def lsc_inspect(file: Path, device: str | None, issuer: Path | None, as_json: bool) -> None:
+    """Show an LSC (PEM or DER; the leaf of a bundle) and check it against the LSC profile.
+
+    Exit code 0 when the certificate follows the profile (warnings allowed), 1 when a deviation is an error,
+    3 when the file is not a certificate or the device name is invalid.
+    """
+    try:
+        certs = load_certificates(_read(file))
+        cert = order_chain(certs)[0] if len(certs) > 1 else certs[0]
+        issuer_cert = load_certificate(_read(issuer)) if issuer is not None else None
+        result = check_lsc(cert, device, issuer=issuer_cert)
+    except CapfError as exc:
+        _fail(exc)
+    if as_json:
+        _echo_json(_lsc_dict(cert, result))
+    else:
+        _print_lsc(cert, result)
+    click.get_current_context().exit(EXIT_OK if result.ok else EXIT_PROBLEM)
+
+
+def _key_text(cert: x509.Certificate) -> str:
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"RSA {key.key_size} bits"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return f"EC {key.curve.name}"
+    return type(key).__name__
+
+
+def _lsc_dict(cert: x509.Certificate, result: LscCheck) -> dict[str, Any]:
+    return {
+        "subject": cert.subject.rfc4514_string(),
+        "issuer": cert.issuer.rfc4514_string(),
+        "serial_number": format(cert.serial_number, "x"),
+        "not_before": cert.not_valid_before_utc.isoformat(),
+        "not_after": cert.not_valid_after_utc.isoformat(),
+        "public_key": _key_text(cert),
+        "device_name": result.device_name,
+        "model": result.model,
+        "ok": result.ok,
+        "deviations": [{"code": d.code, "severity": d.severity, "message": d.message} for d in result.deviations],
+    }
+
+
+def _print_lsc(cert: x509.Certificate, result: LscCheck) -> None:
+    console = _console()
+    data = _lsc_dict(cert, result)
+    for label, key in (
+        ("Subject", "subject"),
+        ("Issuer", "issuer"),
+        ("Serial", "serial_number"),
+        ("Not before", "not_before"),
+        ("Not after", "not_after"),
+        ("Public key", "public_key"),
+        ("Device", "device_name"),
+        ("Model", "model"),
+    ):
+        console.print(f"{label + ':':<12} {escape(str(data[key] if data[key] is not None else '-'))}")
+    if not result.deviations:
+        console.print("[bold green]LSC profile: ok[/bold green]")
+    else:
+        state = "[bold green]ok (with warnings)[/bold green]" if result.ok else "[bold red]deviations[/bold red]"
+        console.print(f"LSC profile: {state}")
+        for deviation in result.deviations:
+            color = "red" if deviation.severity == "error" else "yellow"
+            console.print(f"  [{color}]{deviation.severity}[/{color}] {deviation.code}: {escape(deviation.message)}")
+
+
+# -- capf ctl show ------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def ctl() -> None:
+    """Work with CTL/ITL files (read-only)."""
+
+
+@ctl.command("show")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the file as JSON.")
+def ctl_show(file: Path, as_json: bool) -> None:
+    """Print a CTL or ITL file: header, signer, signature check and each record with its role.
+
+    Exit code 0 when the file parses (and its signature verifies or cannot be checked), 1 when the signature
+    does not verify, 3 when the file is malformed.
+    """
+    try:
+        parsed = parse_ctl(_read(file))
+    except CapfError as exc:
+        _fail(exc)
+    verified = parsed.verify_signature()
+    if as_json:
+        _echo_json(_ctl_dict(parsed, verified))
+    else:
+        click.echo(format_ctl(parsed))
+    click.get_current_context().exit(EXIT_PROBLEM if verified is False else EXIT_OK)
+
+
+def _ctl_dict(parsed: CtlFile, verified: bool | None) -> dict[str, Any]:
+    header = parsed.header
+    return {
+        "version": header.version,
+        "header_length": header.header_length,
+        "signer_version": header.signer_version,
+        "signer_name": header.signer_name,
+        "issuer_name": header.issuer_name,
+        "serial_number": header.serial_number.hex(),
+        "hash_algorithm": header.hash_algorithm,
+        "signature_length": len(header.signature),
+        "signature_valid": verified,
+        "filename": header.filename,
+        "timestamp": header.timestamp.isoformat() if header.timestamp else None,
+        "records": [
+            {
+                "role": record.role.name if isinstance(record.role, CtlRole) else record.role,
+                "subject_name": record.subject_name,
+                "issuer_name": record.issuer_name,
+                "serial_number": record.serial_number.hex(),
+                "dns_name": record.dns_name,
+                "certificate_length": len(record.certificate) if record.certificate is not None else None,
+            }
+            for record in parsed.records
+        ],
+    }
