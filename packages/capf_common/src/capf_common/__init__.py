@@ -118,6 +118,26 @@ from capf_common._messages import (
     StoreCertificateResponse,
     parse_message,
 )
+from capf_common._signing import (
+    SigningKey,
+    auth_data,
+    make_auth_signatures,
+    make_sudi_data,
+    sign_auth_data,
+    sudi_signed_data,
+    verify_auth_response,
+    verify_auth_signature,
+    verify_sudi_data,
+)
+from capf_common._state import (
+    NEED_DATA,
+    CapfServerConnection,
+    ConnectionClosed,
+    Event,
+    NeedData,
+    PhoneConnection,
+    SessionState,
+)
 from capf_common._version import __version__
 
 __all__ = [
@@ -170,6 +190,24 @@ __all__ = [
     "DeleteCertificateResponse",
     "EndSession",
     "parse_message",
+    # CAPF protocol: state machines
+    "CapfServerConnection",
+    "PhoneConnection",
+    "SessionState",
+    "ConnectionClosed",
+    "Event",
+    "NeedData",
+    "NEED_DATA",
+    # CAPF protocol: authentication signatures
+    "SigningKey",
+    "auth_data",
+    "sudi_signed_data",
+    "sign_auth_data",
+    "verify_auth_signature",
+    "make_auth_signatures",
+    "make_sudi_data",
+    "verify_sudi_data",
+    "verify_auth_response",
     # certificates and formats: errors
     "CertificateFormatError",
     "ChainError",

@@ -10,6 +10,9 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from capf_common._codec import Element
 from capf_common._enums import (
     AuthType,
@@ -142,6 +145,24 @@ class CertificateElement:
 
     der: bytes
     certificate_type: CertificateType | int = CertificateType.LSC
+
+    @classmethod
+    def from_certificate(
+        cls, certificate: x509.Certificate, certificate_type: CertificateType | int = CertificateType.LSC
+    ) -> CertificateElement:
+        """Wrap a ``cryptography`` certificate."""
+        return cls(certificate.public_bytes(Encoding.DER), certificate_type)
+
+    def load(self) -> x509.Certificate:
+        """Return the certificate as a ``cryptography`` object.
+
+        Raises:
+            FramingError: The DER is not an X.509 certificate.
+        """
+        try:
+            return x509.load_der_x509_certificate(self.der)
+        except ValueError:
+            raise _bad("CERTIFICATE does not hold a DER X.509 certificate") from None
 
     def encode(self) -> bytes:
         """Return the element value.

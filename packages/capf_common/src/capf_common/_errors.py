@@ -11,7 +11,14 @@ Every exception the library raises on purpose derives from :class:`CapfError`::
     │   └── ChainSignatureError     a certificate's signature does not verify with its issuer's key
     ├── DeviceNameError             a device name that is not a valid CUCM device name
     ├── CtlFormatError              a CTL/ITL file that does not follow the documented layout
-    └── LogReadError                a log file that cannot be read
+    ├── LogReadError                a log file that cannot be read
+    ├── CapfProtocolError           the CAPF wire protocol (cause + fix in .cause/.hint)
+    │   ├── RemoteProtocolError     bytes or a message received from the peer break the protocol
+    │   │   └── FramingError        not a well-formed CAPF message: protocol id, lengths, element layout
+    │   │       └── SessionMismatchError  a message carries another session id than the session's
+    │   └── LocalProtocolError      this side asked to send something the protocol does not allow now
+    ├── CapfSignatureError          a CAPF authentication signature cannot be made or does not verify
+    └── CapfAuthenticationError     a phone's authentication is refused (.capf_code: CAPF error code)
 """
 
 from __future__ import annotations
@@ -29,6 +36,13 @@ __all__ = [
     "DeviceNameError",
     "CtlFormatError",
     "LogReadError",
+    "CapfProtocolError",
+    "RemoteProtocolError",
+    "FramingError",
+    "SessionMismatchError",
+    "LocalProtocolError",
+    "CapfSignatureError",
+    "CapfAuthenticationError",
 ]
 
 

@@ -10,6 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.hazmat.primitives.serialization import load_der_public_key
+
 from capf_common._codec import Element, Message
 from capf_common._elements import (
     CertificateElement,
@@ -35,7 +39,7 @@ from capf_common._enums import (
     as_enum,
     enum_name,
 )
-from capf_common._errors import RemoteProtocolError
+from capf_common._errors import CapfSignatureError, RemoteProtocolError
 
 __all__ = [
     "AuthRequest",
@@ -149,6 +153,14 @@ class CapfMessage:
         return cls(extra=tuple(extra), **values)
 
 
+def _missing(command: str, element: str, reason: int | None) -> RemoteProtocolError:
+    shown = "none" if reason is None else enum_name(Reason, reason)
+    return RemoteProtocolError(
+        f"{command} carries no {element} (REASON {shown})",
+        hint="the phone reported a failure or left the element out; check the REASON and the phone's logs",
+    )
+
+
 class _ReasonMixin:
     __slots__ = ()
     reason: Reason | int | None
@@ -228,6 +240,21 @@ class KeyGenerateResponse(_ReasonMixin, CapfMessage):
     reason: Reason | int | None = field(default=None, metadata=_m(ElementTag.REASON, _U8, Reason))
     public_key: bytes | None = field(default=None, metadata=_m(ElementTag.PUBLIC_KEY, _BYTES))
 
+    def load_public_key(self) -> PublicKeyTypes:
+        """Return PUBLIC_KEY as a ``cryptography`` public key.
+
+        Raises:
+            RemoteProtocolError: PUBLIC_KEY is missing or not a DER SubjectPublicKeyInfo.
+        """
+        if self.public_key is None:
+            raise _missing("KEY_GENERATE_RESPONSE", "PUBLIC_KEY", self.reason)
+        try:
+            return load_der_public_key(self.public_key)
+        except (ValueError, TypeError):
+            raise RemoteProtocolError(
+                "PUBLIC_KEY is not a DER SubjectPublicKeyInfo", hint="the phone must send its public key as SPKI"
+            ) from None
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SignCertificateRequest(CapfMessage):
@@ -259,6 +286,29 @@ class SignCertificateResponse(_ReasonMixin, CapfMessage):
     command: ClassVar[Command] = Command.SIGN_CERTIFICATE_RESPONSE
     reason: Reason | int | None = field(default=None, metadata=_m(ElementTag.REASON, _U8, Reason))
     csr: bytes | None = field(default=None, metadata=_m(ElementTag.CSR, _BYTES))
+
+    def load_csr(self) -> x509.CertificateSigningRequest:
+        """Return the CSR, its signature checked (proof that the phone holds the key).
+
+        Raises:
+            RemoteProtocolError: CSR is missing or not DER PKCS#10.
+            CapfSignatureError: The CSR's signature does not verify with its own public key.
+        """
+        if self.csr is None:
+            raise _missing("SIGN_CERTIFICATE_RESPONSE", "CSR", self.reason)
+        try:
+            csr = x509.load_der_x509_csr(self.csr)
+            valid = csr.is_signature_valid
+        except (ValueError, TypeError, x509.UnsupportedGeneralNameType):
+            raise RemoteProtocolError(
+                "CSR element is not a DER PKCS#10 request", hint="the phone must send its CSR in DER"
+            ) from None
+        if not valid:
+            raise CapfSignatureError(
+                "the phone's CSR signature does not verify with the CSR's public key",
+                hint="the phone must sign the CSR with the key it generated; let it generate a new one",
+            )
+        return csr
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
