@@ -58,12 +58,12 @@ class ConnectFailure:
     """What a connection failure was, read from an exception's cause chain.
 
     Attributes:
-        kind: ``"dns"``, ``"tls-verify"``, ``"tls"``, ``"tcp"`` or ``"other"``.
+        kind: ``"dns"``, ``"tls-verify"``, ``"tls"``, ``"tcp"``, ``"reset"`` or ``"other"``.
         detail: The underlying message.
         verify_code: The OpenSSL verify code for ``"tls-verify"``.
     """
 
-    kind: Literal["dns", "tls-verify", "tls", "tcp", "other"]
+    kind: Literal["dns", "tls-verify", "tls", "tcp", "reset", "other"]
     detail: str
     verify_code: int | None = None
 
@@ -98,8 +98,10 @@ def classify_connect_failure(exc: BaseException) -> ConnectFailure:
             isinstance(cause, OSError) and cause.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH)
         ):
             return ConnectFailure("tcp", str(cause))
-    text = " ".join(str(c) for c in causes)
+    text = " ".join(dict.fromkeys(str(c) for c in causes if str(c)))
     lowered = text.lower()
+    if "disconnected without" in lowered or "connection reset" in lowered or "peer closed" in lowered:
+        return ConnectFailure("reset", text)
     if "name or service not known" in lowered or "nodename nor servname" in lowered or "name resolution" in lowered:
         return ConnectFailure("dns", text)
     if "certificate verify failed" in lowered:
@@ -256,6 +258,12 @@ def connection_error(
         return ServerUnreachableError(
             f"could not connect to {host}:{port}: {failure.detail}. Fix: check the port, that IIS runs, and any "
             f"firewall between this machine and the CA",
+            url=url,
+        )
+    if failure.kind == "reset":
+        return ServerUnreachableError(
+            f"{host}:{port} closed or reset the connection without answering ({failure.detail}). Fix: check the "
+            f"IIS and CA event logs, and any load balancer or proxy between this machine and the CA",
             url=url,
         )
     return CertsrvConnectionError(
