@@ -290,7 +290,7 @@ class AdcsEmulator:
     Use it as a context manager (or call :meth:`start` and :meth:`stop`)::
 
         with AdcsEmulator(users={"EXAMPLE\\alice": "Passw0rd!"}, templates=[CertificateTemplate("WebServer")]) as ca:
-            client = CertsrvClient(ca.url, ..., verify=str(ca.ca_file))
+            client = CertsrvClient(ca.url, auth="ntlm", username="EXAMPLE\\alice", ca_file=ca.ca_file)
 
     Args:
         users: The accounts, ``DOMAIN\name`` → password (NTLM and Basic). Kerberos users come from the KDC.
@@ -379,7 +379,7 @@ class AdcsEmulator:
         self._thread: threading.Thread | None = None
         self._acceptor: SpnegoAcceptor | None = None
         self._acceptor_lock = threading.Lock()
-        self.ca_file: Path | None = None
+        self._ca_file: Path | None = None
         self.server_certificate: x509.Certificate | None = None
         self._server_der = b""
 
@@ -404,8 +404,8 @@ class AdcsEmulator:
         else:
             workdir = self._workdir_arg
             workdir.mkdir(parents=True, exist_ok=True)
-        self.ca_file = workdir / "ca.pem"
-        self.ca_file.write_bytes(self.ca.root_certificate.public_bytes(serialization.Encoding.PEM))
+        self._ca_file = workdir / "ca.pem"
+        self._ca_file.write_bytes(self.ca.root_certificate.public_bytes(serialization.Encoding.PEM))
         cert_file, key_file = self._tls_files or self._make_tls_files(workdir)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert_file, key_file)
@@ -465,6 +465,17 @@ class AdcsEmulator:
         if self._server is None:
             raise RuntimeError("the emulator is not running: call start() or use it as a context manager")
         return int(self._server.server_address[1])
+
+    @property
+    def ca_file(self) -> Path:
+        """PEM file with the emulated CA's root certificate (after :meth:`start`).
+
+        It is the trust anchor for the TLS certificate the emulator makes itself (not for one given as
+        ``tls_cert_file``) and the root of every certificate the emulated CA issues.
+        """
+        if self._ca_file is None:
+            raise RuntimeError("the emulator is not running: call start() or use it as a context manager")
+        return self._ca_file
 
     @property
     def base_url(self) -> str:

@@ -1,0 +1,266 @@
+"""The ``certsrv`` command against the AD CS emulator over real TLS: client commands, ``emulate`` and ``check``.
+
+``check`` must name each of the seed's common problems: the test PKI's broken certificates reproduce the TLS
+ones, a name under ``.invalid`` the DNS one, a closed port the TCP one, a wrong password and a slow 401 the
+authentication ones, and a typo the template one.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from cryptography import x509
+
+from certsrv._cli_app import cli, write_atomic
+from certsrv.testing import AdcsEmulator, CertificateTemplate, Policy
+from tests._support.pki import Credential, TestPki
+from tests.certsrv._emulator_helpers import ALICE, PASSWORD, USERS, csr_pem
+
+TEMPLATES = [CertificateTemplate("WebServer"), CertificateTemplate("Manual", policy=Policy.PENDING)]
+
+
+def _run(args: list[str], password: str = PASSWORD) -> Result:
+    return CliRunner().invoke(cli, args, env={"CERTSRV_PASSWORD": password}, catch_exceptions=False)
+
+
+def _base(url: str, ca_file: Path | str, *extra: str) -> list[str]:
+    return ["--url", url, "--auth", "ntlm", "--user", ALICE, "--ca-file", str(ca_file), *extra]
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[AdcsEmulator]:
+    with AdcsEmulator(users=USERS, templates=TEMPLATES, renewals=1) as running:
+        yield running
+
+
+def test_submit_retrieve_and_downloads(emulator: AdcsEmulator, tmp_path: Path) -> None:
+    csr = tmp_path / "phone.csr"
+    csr.write_text(csr_pem("SEP74A02FC0A675"))
+    out = tmp_path / "phone.pem"
+    result = _run(
+        _base(
+            emulator.url,
+            emulator.ca_file,
+            "--json",
+            "submit",
+            "--csr",
+            str(csr),
+            "--template",
+            "WebServer",
+            "-o",
+            str(out),
+        )
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["status"] == "issued"
+    cert = x509.load_pem_x509_certificate(out.read_bytes())
+    assert cert.subject.rfc4514_string() == "CN=SEP74A02FC0A675"
+
+    again = tmp_path / "again.der"
+    result = _run(
+        _base(emulator.url, emulator.ca_file, "retrieve", "--id", str(data["request_id"]), "-o", str(again), "--der")
+    )
+    assert result.exit_code == 0, result.output
+    assert x509.load_der_x509_certificate(again.read_bytes()) == cert
+
+    ca = tmp_path / "ca.pem"
+    assert _run(_base(emulator.url, emulator.ca_file, "ca-cert", "-o", str(ca))).exit_code == 0
+    assert x509.load_pem_x509_certificate(ca.read_bytes()) == emulator.ca.ca_certificate()
+    old = _run(_base(emulator.url, emulator.ca_file, "ca-cert", "--renewal", "0"))
+    assert x509.load_pem_x509_certificate(old.stdout_bytes) == emulator.ca.ca_certificate(0)
+    chain = _run(_base(emulator.url, emulator.ca_file, "ca-chain"))
+    assert set(x509.load_pem_x509_certificates(chain.stdout_bytes)) == set(emulator.ca.ca_chain())
+    base = _run(_base(emulator.url, emulator.ca_file, "crl"))
+    assert x509.load_pem_x509_crl(base.stdout_bytes).extensions.get_extension_for_class(x509.CRLNumber)
+    delta = _run(_base(emulator.url, emulator.ca_file, "--json", "crl", "--delta"))
+    assert json.loads(delta.output)["type"] == "delta"
+
+
+def test_pending_exit_code_then_retrieve(emulator: AdcsEmulator, tmp_path: Path) -> None:
+    csr = tmp_path / "req.csr"
+    csr.write_text(csr_pem())
+    out = tmp_path / "cert.pem"
+    result = _run(
+        _base(
+            emulator.url,
+            emulator.ca_file,
+            "--json",
+            "submit",
+            "--csr",
+            str(csr),
+            "--template",
+            "Manual",
+            "-o",
+            str(out),
+        )
+    )
+    assert result.exit_code == 7
+    request_id = json.loads(result.output)["request_id"]
+    assert not out.exists()
+    assert (
+        _run(_base(emulator.url, emulator.ca_file, "retrieve", "--id", str(request_id), "-o", str(out))).exit_code == 7
+    )
+    emulator.approve(request_id)
+    assert (
+        _run(_base(emulator.url, emulator.ca_file, "retrieve", "--id", str(request_id), "-o", str(out))).exit_code == 0
+    )
+    assert x509.load_pem_x509_certificate(out.read_bytes())
+
+
+def test_error_exit_codes(emulator: AdcsEmulator, tmp_path: Path) -> None:
+    csr = tmp_path / "req.csr"
+    csr.write_text(csr_pem())
+    out = tmp_path / "x.pem"
+    denied = _run(
+        _base(
+            emulator.url, emulator.ca_file, "--json", "submit", "--csr", str(csr), "--template", "Nope", "-o", str(out)
+        )
+    )
+    assert denied.exit_code == 6
+    assert "Nope" in json.loads(denied.output)["message"]
+    wrong = _run(_base(emulator.url, emulator.ca_file, "templates"), password="wrong")
+    assert wrong.exit_code == 4
+    assert PASSWORD not in wrong.output and "wrong" not in wrong.output.split("error:")[0]
+
+
+def test_templates_listing(emulator: AdcsEmulator) -> None:
+    result = _run(_base(emulator.url, emulator.ca_file, "--json", "templates"))
+    assert [t["name"] for t in json.loads(result.output)["templates"]] == ["WebServer", "Manual"]
+
+
+def test_write_atomic_replaces_whole_file(tmp_path: Path) -> None:
+    target = tmp_path / "out.pem"
+    target.write_bytes(b"old content that is longer")
+    write_atomic(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.pem"]
+
+
+def test_emulate_prints_url_and_ca_file(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["--json", "emulate", "--port", "0", "--user", "EXAMPLE\\alice:Passw0rd!", "--template", "CiscoRA:pending",
+         "--language", "de", "--extended-protection", "required", "--serve-for", "0.2",
+         "--log-file", str(tmp_path / "iis.log")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["url"].startswith("https://localhost:") and data["url"].endswith("/certsrv")
+    assert data["templates"] == ["CiscoRA"]
+    assert data["ca_file"].endswith("ca.pem")
+    assert (tmp_path / "iis.log").read_text().startswith("#Software: Microsoft Internet Information Services")
+
+
+def test_emulate_rejects_bad_users() -> None:
+    result = CliRunner().invoke(cli, ["emulate", "--user", "alice:pw", "--serve-for", "0"])
+    assert result.exit_code == 2
+    assert "DOMAIN\\NAME:PASSWORD" in result.output
+
+
+# -- check: each seed problem named ---------------------------------------------------------------------------
+
+
+def _check(
+    url: str, ca_file: Path | str, template: str = "WebServer", password: str = PASSWORD, *extra: str
+) -> tuple[int, dict[str, object]]:
+    result = _run(_base(url, ca_file, "--json", *extra, "check", "--template", template), password=password)
+    return result.exit_code, json.loads(result.output)
+
+
+def _emulator_with(cred: Credential, *, send_chain: bool = True) -> AdcsEmulator:
+    assert cred.chain_path and cred.cert_path and cred.key_path
+    return AdcsEmulator(
+        users=USERS,
+        templates=TEMPLATES,
+        tls_cert_file=cred.chain_path if send_chain else cred.cert_path,
+        tls_key_file=cred.key_path,
+    )
+
+
+def test_check_all_good(pki: TestPki) -> None:
+    with _emulator_with(pki.server) as emulator:
+        code, report = _check(emulator.url, pki.ca_bundle)
+    assert code == 0, report
+    assert report["ok"] is True
+    steps = report["steps"]
+    assert isinstance(steps, list)
+    assert [s["id"] for s in steps] == [
+        "dns", "tcp", "tls", "missing-issuer", "self-signed", "hostname-mismatch", "validity", "authentication",
+        "template",
+    ]  # fmt: skip
+    assert {s["status"] for s in steps} == {"ok"}
+
+
+@pytest.mark.parametrize(
+    ("name", "send_chain", "problem", "code", "words"),
+    [
+        ("server", False, "missing-issuer", 14, "Test Issuing CA"),
+        ("self_signed", True, "self-signed", 15, "self-signed"),
+        ("wrong_name", True, "hostname-mismatch", 16, "wrong-host.example.test"),
+        ("not_yet_valid", True, "validity", 17, "not yet valid"),
+        ("expired", True, "validity", 17, "expired"),
+    ],
+)
+def test_check_names_tls_problems(
+    pki: TestPki, name: str, send_chain: bool, problem: str, code: int, words: str
+) -> None:
+    cred = getattr(pki, name)
+    with _emulator_with(cred, send_chain=send_chain) as emulator:
+        exit_code, report = _check(emulator.url, pki.ca_bundle)
+    assert exit_code == code, report
+    assert report["failed_step"] == problem
+    assert report["problem"] == problem
+    failed = next(s for s in report["steps"] if s["status"] == "failed")  # type: ignore[attr-defined]
+    assert words in failed["detail"]
+    assert failed["fix"]
+
+
+def test_check_dns(pki: TestPki) -> None:
+    code, report = _check("https://adcs-lab-dcc.invalid/certsrv", pki.ca_bundle)
+    assert (code, report["failed_step"]) == (11, "dns")
+    steps = report["steps"]
+    assert isinstance(steps, list)
+    assert {s["status"] for s in steps[1:]} == {"skipped"}
+
+
+def test_check_tcp(pki: TestPki) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code, report = _check(f"https://127.0.0.1:{port}/certsrv", pki.ca_bundle)
+    assert (code, report["failed_step"]) == (12, "tcp")
+
+
+def test_check_wrong_password(pki: TestPki) -> None:
+    with _emulator_with(pki.server) as emulator:
+        code, report = _check(emulator.url, pki.ca_bundle, password="not-the-password")
+    assert (code, report["failed_step"], report["problem"]) == (18, "authentication", "authentication")
+
+
+def test_check_authentication_timeout(pki: TestPki) -> None:
+    with _emulator_with(pki.server) as emulator:
+        emulator.faults.auth_delay = 1.5
+        code, report = _check(emulator.url, pki.ca_bundle, "WebServer", PASSWORD, "--timeout", "0.5")
+        emulator.faults.clear()
+    assert (code, report["failed_step"], report["problem"]) == (18, "authentication", "auth-timeout")
+
+
+def test_check_template_typo(pki: TestPki) -> None:
+    with _emulator_with(pki.server) as emulator:
+        code, report = _check(emulator.url, pki.ca_bundle, template="WebSrever")
+    assert (code, report["failed_step"]) == (19, "template")
+    failed = report["steps"][-1]  # type: ignore[index]
+    assert "WebServer, Manual" in failed["detail"]
+
+
+def test_check_human_output(pki: TestPki) -> None:
+    with _emulator_with(pki.server, send_chain=False) as emulator:
+        result = _run(_base(emulator.url, pki.ca_bundle, "check", "--template", "WebServer"))
+    assert result.exit_code == 14
+    assert "FAILED" in result.output and "missing-issuer" in result.output and "fix:" in result.output
