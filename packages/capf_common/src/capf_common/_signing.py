@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from capf_common._codes import CapfOperationResult
 from capf_common._elements import CertificateElement, HashedSignature, SudiData
 from capf_common._enums import AuthType, CertificateType, HashId
 from capf_common._errors import CapfAuthenticationError, CapfSignatureError
@@ -54,10 +55,10 @@ _HASHES: dict[int, type[hashes.HashAlgorithm]] = {
     HashId.SHA512: hashes.SHA512,
 }
 
-CAPF_OP_FAIL_INVALID_AUTH_STR = 3
-CAPF_OP_FAIL_INVALID_LSC = 4
-CAPF_OP_FAIL_INVALID_MIC = 5
-CAPF_OP_FAIL_INVALID_CREDENTIALS = 6
+CAPF_OP_FAIL_INVALID_AUTH_STR = CapfOperationResult.CAPF_OP_FAIL_INVALID_AUTH_STR
+CAPF_OP_FAIL_INVALID_LSC = CapfOperationResult.CAPF_OP_FAIL_INVALID_LSC
+CAPF_OP_FAIL_INVALID_MIC = CapfOperationResult.CAPF_OP_FAIL_INVALID_MIC
+CAPF_OP_FAIL_INVALID_CREDENTIALS = CapfOperationResult.CAPF_OP_FAIL_INVALID_CRENDENTIALS
 
 
 def _hash(hash_id: HashId | int) -> hashes.HashAlgorithm:
@@ -256,7 +257,7 @@ def _issued_by_one_of(certificate: x509.Certificate, issuers: Sequence[x509.Cert
     return f"its issuer {certificate.issuer.rfc4514_string()} is not among the trusted CA certificates"
 
 
-def _refuse(cause: str, hint: str, code: int) -> CapfAuthenticationError:
+def _refuse(cause: str, hint: str, code: CapfOperationResult) -> CapfAuthenticationError:
     return CapfAuthenticationError(cause, hint=hint, capf_code=code)
 
 
@@ -292,8 +293,9 @@ def verify_auth_response(
         The certificate the phone authenticated with, ``None`` for the string modes.
 
     Raises:
-        CapfAuthenticationError: The authentication is refused; ``capf_code`` is the CAPF error code (3 wrong
-            authentication string, 4 invalid LSC, 5 invalid MIC, 6 invalid credentials such as a bad signature).
+        CapfAuthenticationError: The authentication is refused; ``capf_code`` is the
+            :class:`~capf_common.CapfOperationResult` CUCM logs for it (3 wrong authentication string,
+            4 invalid LSC, 5 invalid MIC, 6 invalid credentials such as a bad signature).
         ValueError: ``mode`` is NONE or ``password`` is missing in PASSWORD mode.
     """
     name = response.device_name or "?"
