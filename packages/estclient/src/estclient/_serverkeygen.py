@@ -150,11 +150,10 @@ def _parse_headers(blob: bytes) -> dict[str, str]:
 
 
 def _decode_part(body: bytes, what: str) -> bytes:
-    stripped = body.strip()
-    if stripped[:1] == b"\x30":  # binary DER (Content-Transfer-Encoding: binary); tolerated
+    if body[:1] == b"\x30":  # binary DER (Content-Transfer-Encoding: binary) is tolerated
         try:
-            _asn1.der_tag(stripped)
-            return stripped
+            _asn1.der_tag(body)
+            return body
         except _asn1.Asn1Error:
             pass
     return decode_body(body, what=what)

@@ -1,0 +1,209 @@
+"""/serverkeygen multipart: plain, PKCS#1, CMS-encrypted keys (RSA key transport, AES key wrap), odd layouts."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from estclient import (
+    MalformedResponseError,
+    ServerKeyGenError,
+    build_certs_only,
+    build_serverkeygen_response,
+    parse_serverkeygen_response,
+)
+from estclient._serverkeygen import parse_multipart
+from tests._support.pki import Credential, TestPki
+
+
+def _pem_body(der: bytes) -> bytes:
+    return base64.encodebytes(der)  # 76-column LF lines
+
+
+def _rfc_shaped(
+    key_part: tuple[str, bytes], cert_part: tuple[str, bytes], *, newline: bytes = b"\r\n", binary: bool = False
+) -> bytes:
+    """A body laid out like RFC 7030 Appendix A.4: preamble, two parts, epilogue."""
+    n = newline
+    out = b"This is the preamble. It is to be ignored." + n
+    for ctype, body in (key_part, cert_part):
+        out += b"--estServerExampleBoundary" + n
+        out += b"Content-Type: " + ctype.encode() + n + b"Content-Transfer-Encoding: base64" + n + n
+        out += (body if binary else body.replace(b"\n", n).rstrip(n)) + n
+    out += b"--estServerExampleBoundary--" + n + b"This is the epilogue. It is also to be ignored." + n
+    return out
+
+
+CT = "multipart/mixed; boundary=estServerExampleBoundary"
+B = b"--estServerExampleBoundary"
+
+
+def _key_der(cred: Credential, fmt: serialization.PrivateFormat = serialization.PrivateFormat.PKCS8) -> bytes:
+    return cred.key.private_bytes(serialization.Encoding.DER, fmt, serialization.NoEncryption())
+
+
+def _certs(cred: Credential) -> bytes:
+    return _pem_body(build_certs_only([cred.cert, *cred.chain]))
+
+
+@pytest.mark.parametrize("newline", [b"\r\n", b"\n"], ids=["crlf", "lf"])
+def test_rfc_shaped_plain_pkcs8(pki: TestPki, newline: bytes) -> None:
+    body = _rfc_shaped(
+        ("application/pkcs8", _pem_body(_key_der(pki.client))),
+        ("application/pkcs7-mime; smime-type=certs-only", _certs(pki.client)),
+        newline=newline,
+    )
+    result = parse_serverkeygen_response(CT, body)
+    assert result.certificate == pki.client.cert
+    assert result.private_key.public_key() == pki.client.key.public_key()
+    assert result.encrypted is False
+    assert pki.intermediate.cert in result.certificates
+
+
+def test_parts_in_either_order_with_quoted_boundary_and_pkcs1(pki: TestPki) -> None:
+    body = _rfc_shaped(
+        ("application/pkcs7-mime; smime-type=certs-only", _certs(pki.client_rsa)),
+        ("application/pkcs8", _pem_body(_key_der(pki.client_rsa, serialization.PrivateFormat.TraditionalOpenSSL))),
+    )
+    result = parse_serverkeygen_response('Multipart/Mixed; BOUNDARY="estServerExampleBoundary"', body)
+    assert result.certificate == pki.client_rsa.cert
+    assert isinstance(result.private_key, rsa.RSAPrivateKey)
+
+
+def test_binary_der_parts_are_tolerated(pki: TestPki) -> None:
+    body = _rfc_shaped(
+        ("application/pkcs8", _key_der(pki.client)),
+        ("application/pkcs7-mime; smime-type=certs-only", build_certs_only([pki.client.cert])),
+        binary=True,
+    )
+    assert parse_serverkeygen_response(CT, body).certificate == pki.client.cert
+
+
+def test_build_and_parse_plain(pki: TestPki) -> None:
+    content_type, body = build_serverkeygen_response(pki.client.key, pki.client.cert, chain=pki.client.chain)
+    assert content_type.startswith("multipart/mixed; boundary=est-")
+    parts = parse_multipart(content_type, body)
+    assert [p[0] for p in parts] == ["application/pkcs8", "application/pkcs7-mime"]
+    assert parts[1][1] == {"smime-type": "certs-only"}
+    result = parse_serverkeygen_response(content_type, body)
+    assert result.certificate == pki.client.cert and not result.encrypted
+
+
+def test_encrypted_to_the_clients_rsa_certificate(pki: TestPki) -> None:
+    content_type, body = build_serverkeygen_response(
+        pki.client.key, pki.client.cert, encrypt_to=pki.client_rsa.cert, signer_cert=pki.ra.cert, signer_key=_ec(pki.ra)
+    )
+    assert "smime-type=server-generated-key" in body.decode()
+    result = parse_serverkeygen_response(content_type, body, decrypt_key=_rsa(pki.client_rsa))
+    assert result.encrypted is True
+    assert result.private_key.public_key() == pki.client.key.public_key()
+    with pytest.raises(ServerKeyGenError, match="no decryption key"):
+        parse_serverkeygen_response(content_type, body)
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    with pytest.raises(ServerKeyGenError, match="cannot be decrypted") as info:
+        parse_serverkeygen_response(content_type, body, decrypt_key=other)
+    assert info.value.libest_error == "EST_ERR_ENC_PRIV_KEY_CMS"
+
+
+def test_encrypted_with_a_shared_aes_key(pki: TestPki) -> None:
+    kek = os.urandom(32)
+    content_type, body = build_serverkeygen_response(pki.client.key, pki.client.cert, symmetric_key=(b"kek-1", kek))
+    result = parse_serverkeygen_response(content_type, body, decrypt_key=kek)
+    assert result.encrypted and result.certificate == pki.client.cert
+    with pytest.raises(ServerKeyGenError, match="symmetric key"):
+        parse_serverkeygen_response(content_type, body, decrypt_key=os.urandom(32))
+
+
+def test_cannot_encrypt_to_an_ec_certificate(pki: TestPki) -> None:
+    with pytest.raises(ServerKeyGenError, match="RSA only"):
+        build_serverkeygen_response(pki.client.key, pki.client.cert, encrypt_to=pki.client.cert)
+
+
+def test_key_that_does_not_match_the_certificate(pki: TestPki) -> None:
+    body = _rfc_shaped(
+        ("application/pkcs8", _pem_body(_key_der(pki.client))),
+        ("application/pkcs7-mime; smime-type=certs-only", _certs(pki.server)),
+    )
+    with pytest.raises(ServerKeyGenError, match="not for the private key"):
+        parse_serverkeygen_response(CT, body)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "fragment"),
+    [
+        ("application/pkcs7-mime", b"MIIB", "not multipart"),
+        ("multipart/mixed", b"--x\r\n\r\nMIIB\r\n--x--", "no boundary"),
+        (CT, b"no delimiter here", "no part"),
+        (
+            CT,
+            B + b"\r\nContent-Type: application/pkcs8\r\n\r\nAAAA\r\n" + B + b"--",
+            "no certificate part",
+        ),
+        (
+            CT,
+            B + b"\r\nContent-Type: text/plain\r\n\r\nhello\r\n" + B + b"--",
+            "no private key part",
+        ),
+    ],
+)
+def test_malformed_multipart(content_type: str, body: bytes, fragment: str) -> None:
+    with pytest.raises(MalformedResponseError, match=fragment) as info:
+        parse_serverkeygen_response(content_type, body)
+    assert info.value.libest_error == "EST_ERR_MULTIPART_PARSE"
+
+
+def test_key_part_that_is_not_a_key(pki: TestPki) -> None:
+    body = _rfc_shaped(
+        ("application/pkcs8", _pem_body(b"\x30\x03\x02\x01\x00")),
+        ("application/pkcs7-mime; smime-type=certs-only", _certs(pki.client)),
+    )
+    with pytest.raises(ServerKeyGenError, match="does not parse") as info:
+        parse_serverkeygen_response(CT, body)
+    assert info.value.libest_error == "EST_ERR_BAD_KEY"
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is not installed")
+def test_openssl_decrypts_our_envelope(pki: TestPki, tmp_path: Path) -> None:
+    content_type, body = build_serverkeygen_response(pki.client.key, pki.client.cert, encrypt_to=pki.client_rsa.cert)
+    key_part = next(p for p in parse_multipart(content_type, body) if p[1].get("smime-type") == "server-generated-key")
+    envelope = tmp_path / "key.p7m"
+    envelope.write_bytes(base64.b64decode(key_part[2]))
+    assert pki.client_rsa.cert_path is not None and pki.client_rsa.key_path is not None
+    out = subprocess.run(
+        [
+            "openssl",
+            "cms",
+            "-decrypt",
+            "-inform",
+            "DER",
+            "-in",
+            str(envelope),
+            "-recip",
+            str(pki.client_rsa.cert_path),
+            "-inkey",
+            str(pki.client_rsa.key_path),
+            "-binary",
+        ],
+        capture_output=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr.decode()
+    # The decrypted content is the SignedData holding the key package; it contains the PKCS#8 key.
+    assert _key_der(pki.client) in out.stdout
+
+
+def _rsa(cred: Credential) -> rsa.RSAPrivateKey:
+    assert isinstance(cred.key, rsa.RSAPrivateKey)
+    return cred.key
+
+
+def _ec(cred: Credential) -> ec.EllipticCurvePrivateKey:
+    assert isinstance(cred.key, ec.EllipticCurvePrivateKey)
+    return cred.key
