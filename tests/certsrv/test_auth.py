@@ -10,9 +10,11 @@ import base64
 import datetime as dt
 import hashlib
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -400,6 +402,27 @@ async def test_async_kerberos(pki: TestPki, kdc: Kdc) -> None:
             second = await client.get(srv.url + "/")
     assert first.text == second.text == f"{kdc.principal}|kerberos|GET|0"
     assert auth.handshakes == 1
+
+
+class _ThreadRecordingKerberos(KerberosAuth):
+    def __init__(self, principal: str, password: str) -> None:
+        super().__init__(principal, password)
+        self.threads: list[int] = []
+
+    def _new_context(self, protocol: str, host: str, bindings: GssChannelBindings | None) -> Any:
+        self.threads.append(threading.get_ident())
+        return super()._new_context(protocol, host, bindings)
+
+
+@pytest.mark.kerberos
+@pytest.mark.anyio
+async def test_async_kerberos_talks_to_the_kdc_off_the_event_loop(pki: TestPki, kdc: Kdc) -> None:
+    acceptor = SpnegoAcceptor(keytab=kdc.keytab)
+    auth = _ThreadRecordingKerberos(kdc.principal, kdc.password)
+    with serve_acceptor(pki, acceptor) as srv:
+        async with httpx.AsyncClient(verify=pki.client_context(), auth=auth) as client:
+            assert (await client.get(srv.url + "/")).status_code == 200
+    assert auth.threads and threading.get_ident() not in auth.threads
 
 
 # -- Basic -------------------------------------------------------------------------------------------------

@@ -32,10 +32,11 @@ import importlib.util
 import logging
 import os
 import threading
-from collections.abc import Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NoReturn
 
+import anyio.to_thread
 import httpx
 import spnego
 from spnego.channel_bindings import GssChannelBindings
@@ -276,14 +277,6 @@ class _SpnegoAuth(httpx.Auth):
             status_code=status,
         ) from exc
 
-    def _finish(self, context: Any, server_token: bytes | None, scheme: str) -> None:
-        if server_token is None or context.complete:
-            return
-        try:  # Kerberos mutual authentication: the AP-REP rides on the answer
-            context.step(server_token)
-        except Exception as exc:  # the server could not prove its identity
-            self._fail("the server's final token did not verify", scheme, None, bound=True, exc=exc)
-
     def _set_phase(self, request: httpx.Request, phase: AuthPhase) -> None:
         request.extensions[AUTH_PHASE_EXTENSION] = phase
         if phase == "handshake" and self._handshake_timeout is not None:
@@ -295,43 +288,100 @@ class _SpnegoAuth(httpx.Auth):
         response = yield request
         if response.status_code != 401:
             return
-        scheme, protocol = self._choose(response)
-        cert = _peer_certificate(response) if self.channel_binding else None
-        bindings = channel_bindings(cert) if cert is not None else None
-        host = self.hostname or request.url.host
-        with self._lock:
-            self._handshakes += 1
-        log.debug("authenticating to %s with %s (%s), channel binding %s", host, scheme, protocol, bool(bindings))
+        handshake = _Handshake(self, request, response)
+        token: bytes | None = handshake.first_token()
+        self._set_phase(request, "handshake")
+        while token is not None:
+            request.headers["Authorization"] = handshake.header(token)
+            response = yield request
+            token = handshake.answer(response)
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """The same flow for ``httpx.AsyncClient``; Kerberos work (KDC round trips) runs in a worker thread."""
+        await request.aread()
+        self._set_phase(request, "challenge")
+        response = yield request
+        if response.status_code != 401:
+            return
+        handshake = _Handshake(self, request, response)
+        token: bytes | None = await handshake.run(handshake.first_token)
+        self._set_phase(request, "handshake")
+        while token is not None:
+            request.headers["Authorization"] = handshake.header(token)
+            response = yield request
+            token = await handshake.run(handshake.answer, response)
+
+
+class _Handshake:
+    """One connection's handshake: the scheme, the binding and the pyspnego context between legs."""
+
+    def __init__(self, auth: _SpnegoAuth, request: httpx.Request, response: httpx.Response) -> None:
+        self.auth = auth
+        self.scheme, self.protocol = auth._choose(response)
+        cert = _peer_certificate(response) if auth.channel_binding else None
+        self.bindings = channel_bindings(cert) if cert is not None else None
+        self.host = auth.hostname or request.url.host
+        self.stream = response.extensions.get("network_stream")
+        self.context: Any = None
+        with auth._lock:
+            auth._handshakes += 1
+        log.debug(
+            "authenticating to %s with %s (%s), channel binding %s",
+            self.host,
+            self.scheme,
+            self.protocol,
+            self.bindings is not None,
+        )
+
+    def fail(self, what: str, status: int | None, exc: BaseException | None = None) -> NoReturn:
+        self.auth._fail(what, self.scheme, status, bound=self.bindings is not None, exc=exc)
+
+    async def run(self, step: Callable[..., bytes | None], *args: Any) -> bytes | None:
+        """Run a step; Kerberos steps may talk to the KDC, so they leave the event loop."""
+        if self.protocol == "ntlm":
+            return step(*args)
+        return await anyio.to_thread.run_sync(step, *args)
+
+    def header(self, token: bytes) -> str:
+        return f"{self.scheme} {base64.b64encode(token).decode('ascii')}"
+
+    def first_token(self) -> bytes:
         try:
-            context = self._new_context(protocol, host, bindings)
-            token = context.step()
+            self.context = self.auth._new_context(self.protocol, self.host, self.bindings)
+            token = self.context.step()
         except AuthenticationError:
             raise
         except Exception as exc:  # pyspnego, gssapi and krb5 raise their own trees
-            self._fail("no token could be made", scheme, None, bound=bindings is not None, exc=exc)
-        self._set_phase(request, "handshake")
-        stream = response.extensions.get("network_stream")
-        while True:
-            if token is None:
-                self._fail("the handshake ended without a token to send", scheme, None, bound=bindings is not None)
-            request.headers["Authorization"] = f"{scheme} {base64.b64encode(token).decode('ascii')}"
-            response = yield request
-            server_token = _offered(response).get(scheme.lower())
-            if response.status_code != 401:
-                self._finish(context, server_token, scheme)
-                return
-            if server_token is None or context.complete:
-                moved = stream is not None and response.extensions.get("network_stream") is not stream
-                what = (
-                    "the handshake legs went over different connections (limit the client to one connection)"
-                    if moved
-                    else "the server answered 401 to the credentials"
-                )
-                self._fail(what, scheme, 401, bound=bindings is not None)
-            try:
-                token = context.step(server_token)
-            except Exception as exc:  # a malformed or hostile challenge
-                self._fail("the server's challenge was rejected", scheme, 401, bound=bindings is not None, exc=exc)
+            self.fail("no token could be made", None, exc)
+        if not token:
+            self.fail("the handshake ended without a token to send", None)
+        return bytes(token)
+
+    def answer(self, response: httpx.Response) -> bytes | None:
+        """The next token to send, or ``None`` once the server accepted the request."""
+        server_token = _offered(response).get(self.scheme.lower())
+        if response.status_code != 401:
+            if server_token is not None and not self.context.complete:
+                try:  # Kerberos mutual authentication: the AP-REP rides on the answer
+                    self.context.step(server_token)
+                except Exception as exc:  # the server could not prove its identity
+                    self.fail("the server's final token did not verify", None, exc)
+            return None
+        if server_token is None or self.context.complete:
+            moved = self.stream is not None and response.extensions.get("network_stream") is not self.stream
+            self.fail(
+                "the handshake legs went over different connections (limit the client to one connection)"
+                if moved
+                else "the server answered 401 to the credentials",
+                401,
+            )
+        try:
+            token = self.context.step(server_token)
+        except Exception as exc:  # a malformed or hostile challenge
+            self.fail("the server's challenge was rejected", 401, exc)
+        if not token:
+            self.fail("the handshake ended without a token to send", 401)
+        return bytes(token)
 
 
 class NtlmAuth(_SpnegoAuth):
