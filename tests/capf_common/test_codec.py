@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from capf_common import (
@@ -293,3 +296,92 @@ def test_stream_close_mid_message() -> None:
     assert decoder.pending == len(data) - 1
     with pytest.raises(FramingError, match="incomplete"):
         decoder.close()
+
+
+# --- capf decode -------------------------------------------------------------------------------------------------
+
+
+def _stream() -> bytes:
+    return AuthRequest(auth_type=1).encode(1) + AuthResponse(
+        reason=Reason.UPDATE_CERTIFICATE, device_name="SEP001122334455", password="hunter2"
+    ).encode(1)
+
+
+def test_cli_decode_hex_argument() -> None:
+    from click.testing import CliRunner
+
+    from capf_common._cli_app import cli
+
+    result = CliRunner().invoke(cli, ["decode", _stream().hex(" ")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "message 1 at byte 0: AUTH_REQUEST (1), session 0x00000001, body 8 bytes"
+    assert "  AUTH_TYPE (8), 1 bytes: PASSWORD (1)" in lines
+    assert "  DEVICE_NAME (13), 16 bytes: 'SEP001122334455'" in lines
+    assert "hunter2" not in result.output
+
+
+def test_cli_decode_files_stdin_and_json(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from capf_common._cli_app import cli
+
+    binary, hex_file = tmp_path / "stream.bin", tmp_path / "stream.hex"
+    binary.write_bytes(_stream())
+    hex_file.write_text(_stream().hex(":") + "\n")
+    outputs = [CliRunner().invoke(cli, ["decode", "--json", str(path)]) for path in (binary, hex_file)]
+    outputs.append(CliRunner().invoke(cli, ["decode", "--json", "-"], input=_stream()))
+    for result in outputs:
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.output)
+        assert data["error"] is None
+        assert [m["name"] for m in data["messages"]] == ["AUTH_REQUEST", "AUTH_RESPONSE"]
+        assert data["messages"][1]["offset"] == 16
+        assert "hunter2" not in result.output
+    assert outputs[0].output == outputs[1].output == outputs[2].output
+
+
+def test_cli_decode_certificate_and_unknown_elements() -> None:
+    from click.testing import CliRunner
+
+    from capf_common._cli_app import cli
+    from tests.capf_common._protocol_support import phone_pki
+
+    cert = phone_pki().lsc_rsa.cert
+    message = Message(
+        Command.STORE_CERTIFICATE_REQUEST,
+        2,
+        (Element(ElementTag.CERTIFICATE, CertificateElement.from_certificate(cert).encode()), Element(0x99, b"\x01")),
+    )
+    result = CliRunner().invoke(cli, ["decode", message.encode().hex()])
+    assert result.exit_code == 0, result.output
+    assert f"LSC certificate, {len(CertificateElement.from_certificate(cert).der)} bytes DER" in result.output
+    assert "subject CN=SEP001122334455" in result.output
+    assert "  UNKNOWN(153) (153), 1 bytes: hex 01" in result.output
+
+
+@pytest.mark.parametrize(
+    ("argument", "fragment"),
+    [("not-hex", "neither a file nor hex"), ("55 01 0000", "incomplete"), ("56 01 00000001 0000", "protocol id")],
+)
+def test_cli_decode_bad_input(argument: str, fragment: str) -> None:
+    from click.testing import CliRunner
+
+    from capf_common._cli_app import cli
+
+    result = CliRunner().invoke(cli, ["decode", argument])
+    assert result.exit_code == 3
+    assert fragment in result.output and "Fix:" in result.output
+
+
+def test_cli_decode_prints_what_decoded_before_a_fault() -> None:
+    from click.testing import CliRunner
+
+    from capf_common._cli_app import cli
+
+    data = _stream()[:-3]
+    result = CliRunner().invoke(cli, ["decode", "--json", data.hex()])
+    assert result.exit_code == 3
+    payload = json.loads(result.output[: result.output.rindex("}") + 1])
+    assert [m["name"] for m in payload["messages"]] == ["AUTH_REQUEST"]
+    assert payload["error"]["offset"] == 16 and "incomplete" in payload["error"]["cause"]

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from rich.console import Console
 from rich.markup import escape
 
+from capf_common._cli_decode import decode
 from capf_common._ctl import CtlFile, CtlRole, format_ctl, parse_ctl
 from capf_common._diagnostics.analyze import Report, analyze
 from capf_common._errors import CapfError
@@ -273,3 +274,6 @@ def _ctl_dict(parsed: CtlFile, verified: bool | None) -> dict[str, Any]:
             for record in parsed.records
         ],
     }
+
+
+cli.add_command(decode)  # capf decode: CAPF messages element by element (capf_common._cli_decode)
