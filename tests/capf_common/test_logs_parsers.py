@@ -232,3 +232,43 @@ def test_arbitrary_input_gives_a_report(data: bytes | str) -> None:
         report = analyze_logs([("a.log", data), ("capf01.txt", data)])
         report.to_dict()
         assert report.verdict in ("healthy", "problems", "no-data")
+
+
+@pytest.mark.parametrize(
+    ("message", "problem"),
+    [
+        (
+            "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local issuer certificate",
+            "missing-issuer",
+        ),
+        (
+            "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate (_ssl.c:1006)",
+            "self-signed",
+        ),
+        (
+            "certificate verify failed: Hostname mismatch, certificate is not valid for 'ca.lab.test'.",
+            "hostname-mismatch",
+        ),
+        ("certificate verify failed: certificate is not yet valid (_ssl.c:1006)", "not-yet-valid"),
+        ("certificate verify failed: certificate has expired (_ssl.c:1006)", "expired"),
+        ("[Errno -2] Name or service not known", "dns"),
+        ("The read operation timed out", "enroll-timeout"),
+    ],
+)
+def test_python_ssl_wording_without_curl_codes(message: str, problem: str) -> None:
+    line = f"2026/11/27 09:15:03 [error] 4242#0: *3 ra_certsrv_enroll: {message}"
+    url = "2026/11/27 09:15:03 [warn] 4242#0: *3 ra_certsrv_enroll: URL used: https://ca.lab.test/certsrv/certfnsh.asp"
+    report = analyze_logs([("error.log", f"{line}\n{url}\n")])
+    assert report.problems == (problem,)
+    assert report.findings[0].details["host"] == "ca.lab.test"
+    assert message in report.findings[0].explanation
+
+
+def test_login_timeout_without_curl_code_is_an_authentication_timeout() -> None:
+    line = "2026/11/27 09:15:03 [error] 4242#0: login_to_certsrv_ca: timed out after 10 s (https://ca.lab.test/certsrv)"
+    assert analyze_logs([("error.log", line)]).problems == ("auth-timeout",)
+
+
+def test_informational_lines_are_not_problems() -> None:
+    line = "2026/11/27 09:15:03 [info] 4242#0: read timeout set; certificate verify failed counters reset"
+    assert analyze_logs([("error.log", line)]).verdict == "healthy"

@@ -352,32 +352,80 @@ class _Hit:
     support: list[LogEntry] = field(default_factory=list)
 
 
+def _tls_text_problem(lowered: str) -> tuple[str, tuple[str, ...]] | None:
+    """Classify a certificate verification message (curl, OpenSSL or Python ``ssl`` wording)."""
+    if any(
+        phrase in lowered
+        for phrase in (
+            "does not match target host name",
+            "no alternative certificate subject",
+            "hostname mismatch",
+            "doesn't match",
+            "is not valid for",
+        )
+    ):
+        return "hostname-mismatch", ()
+    if "not yet valid" in lowered:
+        return "not-yet-valid", ()
+    if "has expired" in lowered or "certificate expired" in lowered:
+        return "expired", ()
+    if re.search(r"self[- ]signed certificate in certificate chain", lowered):
+        return "missing-issuer", ("self-signed",)
+    if re.search(r"self[- ]signed certificate", lowered):
+        return "self-signed", ()
+    if any(p in lowered for p in ("unable to get local issuer", "unable to get issuer", "unable to verify the first")):
+        return "missing-issuer", ("self-signed",)
+    return None
+
+
 def _curl_problem(code: int, message: str, function: str | None, url: str | None) -> tuple[str, tuple[str, ...]]:
     lowered = message.lower()
     if code == 6 or "resolve" in lowered:
         return "dns", ()
-    if code == 51 or "does not match target host name" in lowered or "no alternative certificate subject" in lowered:
+    if code == 51:
         return "hostname-mismatch", ()
-    if "not yet valid" in lowered:
-        return "not-yet-valid", ()
-    if "expired" in lowered:
-        return "expired", ()
-    if "self signed certificate in certificate chain" in lowered or "self-signed certificate in certificate chain" in (
-        lowered
-    ):
-        return "missing-issuer", ("self-signed",)
-    if "self signed certificate" in lowered or "self-signed certificate" in lowered:
-        return "self-signed", ()
+    if (tls := _tls_text_problem(lowered)) is not None:
+        return tls
     if code == 60:
         return "missing-issuer", ("self-signed",)
     if code == 28:
-        login = function == "login_to_certsrv_ca" or (url is not None and re.search(r"/certsrv/?$", url) is not None)
-        return ("auth-timeout" if login else "enroll-timeout"), ()
+        return _timeout_problem(function, url), ()
     if code == 7:
         return "connect-failed", ()
     if code == 35:
         return "tls-handshake", ()
     return "enrollment-failed", ()
+
+
+def _timeout_problem(function: str | None, url: str | None) -> str:
+    login = function == "login_to_certsrv_ca" or (url is not None and re.search(r"/certsrv/?$", url) is not None)
+    return "auth-timeout" if login else "enroll-timeout"
+
+
+_VERIFY_FAILED = re.compile(r"certificate verify failed|certificate problem|CERTIFICATE_VERIFY_FAILED", re.IGNORECASE)
+_DNS_TEXT = re.compile(
+    r"Name or service not known|Temporary failure in name resolution|nodename nor servname|getaddrinfo failed"
+    r"|Could not resolve|No address associated with hostname",
+    re.IGNORECASE,
+)
+_TIMEOUT_TEXT = re.compile(r"\btimed out\b|\bReadTimeout\b|\bConnectTimeout\b|\bPoolTimeout\b", re.IGNORECASE)
+_URL_IN_TEXT = re.compile(r"https?://\S+")
+
+
+def _generic_problem(entry: LogEntry) -> tuple[str, tuple[str, ...], dict[str, str]] | None:
+    """Failure messages without a curl or libest code (other RA implementations, Python's ssl wording)."""
+    if (entry.level or "").lower() not in ("warn", "warning", "error", "crit", "alert", "emerg"):
+        return None
+    text = entry.text
+    if _VERIFY_FAILED.search(text):
+        problem, alternatives = _tls_text_problem(text.lower()) or ("missing-issuer", ("self-signed",))
+        return problem, alternatives, {"message": entry.message}
+    if _DNS_TEXT.search(text):
+        return "dns", (), {"message": entry.message}
+    if _TIMEOUT_TEXT.search(text):
+        url = _URL_IN_TEXT.search(text)
+        return _timeout_problem(entry.function, url.group(0) if url else None), (), {"message": entry.message}
+    return None
 
 
 def _next_url(entries: Sequence[LogEntry], index: int) -> LogEntry | None:
@@ -446,6 +494,13 @@ def _nginx_hits(entries: Sequence[LogEntry]) -> list[_Hit]:
                 hit = _Hit("est-auth-failure", entry, {"est_error": "EST_ERR_AUTH_FAIL"})
         elif (name := _EST_NAME.search(text)) and name.group(1) in _EST_PROBLEMS:
             hit = _Hit(_EST_PROBLEMS[name.group(1)], entry, {"est_error": name.group(1)})
+        elif (generic := _generic_problem(entry)) is not None:
+            problem, alternatives, details = generic
+            if (url_entry := _next_url(entries, index)) is not None and (url_match := _URL_USED.search(url_entry.text)):
+                details["url"] = url_match.group(1)
+            if host := _URL_HOST.search(details.get("url", text)):
+                details["host"] = host.group(1)
+            hit = _Hit(problem, entry, details, alternatives)
         if hit is not None:
             hits.append(hit)
             last_hit_index = len(hits) - 1
@@ -518,6 +573,8 @@ def _explain(problem: str, details: Mapping[str, str], alternatives: Sequence[st
         parts.append(f"URL {details['url']}")
     if "reason" in details:
         parts.append(details["reason"])
+    if "message" in details and "curl_code" not in details:
+        parts.append(f"the log says: {details['message']}")
     if "capf_result" in details:
         parts.append(f"CAPF result {details['capf_result']}")
     if "user" in details:
