@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import gc
 import hashlib
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -584,3 +586,17 @@ def test_ntlm_channel_binding_never_raises(data: bytes) -> None:
     for token in (data, b"NTLMSSP\x00\x03\x00\x00\x00" + data):
         result = ntlm_channel_binding(token)
         assert result is None or isinstance(result, bytes)
+
+
+def test_acceptor_user_file_is_private_and_removed() -> None:
+    acceptor = SpnegoAcceptor(users={"EXAMPLE\\alice": PASSWORD})
+    path = Path(acceptor._user_file or "")
+    assert path.is_file() and path.stat().st_mode & 0o777 == 0o600
+    assert "EXAMPLE:alice:" in path.read_text()
+    acceptor.close()
+    assert not path.exists()
+    dropped = SpnegoAcceptor(users={"EXAMPLE\\alice": PASSWORD})
+    other = Path(dropped._user_file or "")
+    del dropped
+    gc.collect()
+    assert not other.exists()

@@ -34,6 +34,7 @@ import shutil
 import struct
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,6 +194,12 @@ class SpnegoAcceptor:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write("\n".join(_parse_users(users)) + "\n")
             self._user_file = str(path)
+            # removed by close(), or at garbage collection / interpreter exit when nobody called it
+            self._cleanup: weakref.finalize[Any, Any] | None = weakref.finalize(
+                self, shutil.rmtree, self._folder, ignore_errors=True
+            )
+        else:
+            self._cleanup = None
         self._keytab = None if keytab is None else os.fspath(keytab)
         if self._keytab is not None and ":" not in self._keytab.split("/")[0]:
             self._keytab = f"FILE:{self._keytab}"
@@ -211,10 +218,9 @@ class SpnegoAcceptor:
         return SpnegoConnection(self)
 
     def close(self) -> None:
-        """Remove the temporary user file (if ``users=`` made one)."""
-        if self._folder is not None:
-            shutil.rmtree(self._folder, ignore_errors=True)
-            self._folder = None
+        """Remove the temporary user file (if ``users=`` made one); also done at garbage collection."""
+        if self._cleanup is not None:
+            self._cleanup()
 
     def __enter__(self) -> SpnegoAcceptor:
         return self
