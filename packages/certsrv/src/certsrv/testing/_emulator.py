@@ -45,13 +45,12 @@ from certsrv.testing._ca import (
 )
 from certsrv.testing._iislog import IisLog, IisLogEntry
 from certsrv.testing._pages import Language, PageRenderer
-from certsrv.testing._spnego_acceptor import AuthResult, SpnegoAcceptor, SpnegoConnection
+from certsrv.testing._spnego_acceptor import AuthResult, ExtendedProtection, SpnegoAcceptor, SpnegoConnection
 
 __all__ = ["AdcsEmulator", "AuthScheme", "ExtendedProtection", "Faults"]
 
 _log = logging.getLogger(__name__)
 
-ExtendedProtection = Literal["off", "accept", "required"]
 AuthScheme = Literal["negotiate", "ntlm", "basic"]
 
 #: What IIS logs for a 401 (``sc-substatus``, ``sc-win32-status``).
@@ -515,9 +514,16 @@ class AdcsEmulator:
         started = time.monotonic()
         parts = urlsplit(handler.path)
         stem, query = parts.path or "/", parts.query
-        length = int(handler.headers.get("Content-Length") or 0)
-        body = handler.rfile.read(length) if length > 0 else b""
         page = _page_name(stem)
+        try:
+            length = int(handler.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            handler.close_connection = True
+            self._send(handler, _Reply(400, b"Bad Request", substatus=0), "", stem, query, started)
+            return
+        body = handler.rfile.read(length) if length > 0 else b""
         if Faults._matches(self.faults.reset, page):
             self._reset(handler)
             return
