@@ -1,0 +1,131 @@
+"""EstClient against small TLS peers written for one behaviour each (real TLS on loopback, tests/_support/tls_http).
+
+These cover what the project's EST server does not do on purpose: closing the connection after /csrattrs (so a
+linked CSR must be re-signed), redirects, Retry-After as an HTTP date.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import email.utils
+import ssl
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from estclient import CsrSpec, EnrollResult, EstClient, EstHttpError, Pending, TrustAnchors
+from estclient._b64 import decode_body, encode_body
+from estclient._csr import csr_challenge_password
+from estclient._csrattrs import OID_CHALLENGE_PASSWORD, CsrAttrOid, CsrAttrs, encode_csrattrs
+from estclient._pkcs7 import build_certs_only
+from tests._support.pki import TestPki
+from tests._support.tls_http import Request, Response, serve_tls
+
+CERTS_ONLY = [("Content-Type", "application/pkcs7-mime; smime-type=certs-only")]
+
+
+def issue_for(pki: TestPki, body: bytes) -> tuple[x509.CertificateSigningRequest, bytes]:
+    csr = x509.load_der_x509_csr(decode_body(body))
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(csr.subject)
+        .issuer_name(pki.intermediate.cert.subject)
+        .public_key(csr.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=30))
+    )
+    issued = builder.sign(pki.intermediate.key, hashes.SHA256())
+    return csr, encode_body(build_certs_only([issued, pki.intermediate.cert]))
+
+
+def tls12(pki: TestPki) -> ssl.SSLContext:
+    return pki.server_context(max_version=ssl.TLSVersion.TLSv1_2)
+
+
+def test_linked_csr_is_resigned_when_the_connection_changes(pki: TestPki) -> None:
+    seen: list[tuple[str, int, int]] = []
+
+    def handler(req: Request) -> Response:
+        conn = req.connection_state.setdefault("id", len({c for _, c, _ in seen}) + 1)
+        if req.method == "GET":
+            seen.append(("csrattrs", conn, 200))
+            body = encode_body(encode_csrattrs(CsrAttrs((CsrAttrOid(OID_CHALLENGE_PASSWORD),))))
+            return Response(200, [("Content-Type", "application/csrattrs"), ("Connection", "close")], body)
+        csr, issued = issue_for(pki, req.body)
+        expected = base64.b64encode(req.tls.get_channel_binding("tls-unique") or b"").decode()
+        if csr_challenge_password(csr) != expected:
+            seen.append(("simpleenroll", conn, 400))
+            return Response(400, [("Content-Type", "text/plain")], b"PoP check failed: tls-unique mismatch")
+        seen.append(("simpleenroll", conn, 200))
+        return Response(200, CERTS_ONLY, issued)
+
+    with serve_tls(handler, tls12(pki)) as srv:
+        trust = TrustAnchors.explicit_anchors([pki.root.cert])
+        with EstClient(srv.url, trust=trust, pop_linking="always") as c:
+            result = c.simple_enroll(CsrSpec(ec.generate_private_key(ec.SECP256R1()), "CN=relinked"))
+    assert isinstance(result, EnrollResult)
+    # the first POST went out on a new connection with the old tls-unique; the re-signed one succeeded there
+    assert seen == [("csrattrs", 1, 200), ("simpleenroll", 2, 400), ("simpleenroll", 2, 200)]
+
+
+def test_get_redirect_is_followed_with_the_same_checks(pki: TestPki) -> None:
+    def handler(req: Request) -> Response:
+        if req.path == "/.well-known/est/cacerts":
+            return Response(301, [("Location", "/.well-known/est/moved/cacerts")])
+        return Response(200, CERTS_ONLY, encode_body(build_certs_only([pki.root.cert, pki.intermediate.cert])))
+
+    with serve_tls(handler, pki.server_context()) as srv:
+        with EstClient(srv.url, trust=TrustAnchors.explicit_anchors([pki.root.cert])) as c:
+            cas = c.cacerts()
+        assert cas.certificates == (pki.root.cert, pki.intermediate.cert)
+        assert [r.path for r in srv.requests] == ["/.well-known/est/cacerts", "/.well-known/est/moved/cacerts"]
+
+
+def test_post_redirect_is_not_followed(pki: TestPki) -> None:
+    def handler(req: Request) -> Response:
+        return Response(307, [("Location", "https://elsewhere.example.test/.well-known/est/simpleenroll")])
+
+    with serve_tls(handler, pki.server_context()) as srv:
+        client = EstClient(srv.url, trust=TrustAnchors.explicit_anchors([pki.root.cert]), pop_linking="never")
+        spec = CsrSpec(ec.generate_private_key(ec.SECP256R1()), "CN=x", apply_server_requirements=False)
+        with client, pytest.raises(EstHttpError) as info:
+            client.simple_enroll(spec)
+        assert len(srv.requests) == 1
+    assert "elsewhere.example.test" in info.value.hint
+
+
+def test_retry_after_http_date_then_issued(pki: TestPki) -> None:
+    calls: list[int] = []
+
+    def handler(req: Request) -> Response:
+        calls.append(1)
+        if len(calls) <= 2:  # pending twice: once returned, once waited for
+            when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+            return Response(202, [("Retry-After", email.utils.format_datetime(when, usegmt=True))], b"queued")
+        _, issued = issue_for(pki, req.body)
+        return Response(200, CERTS_ONLY, issued)
+
+    state: dict[str, Any] = {}
+    with serve_tls(handler, pki.server_context()) as srv:
+        trust = TrustAnchors.explicit_anchors([pki.root.cert])
+        key = ec.generate_private_key(ec.SECP256R1())
+        csr = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dated")]))
+            .sign(key, hashes.SHA256())
+        )
+        with EstClient(srv.url, trust=trust) as c:
+            state["first"] = c.simple_enroll(csr)
+            state["second"] = c.simple_enroll(csr, wait=True)
+    assert isinstance(state["first"], Pending)
+    assert state["first"].server_text == "queued"
+    assert 0 <= state["first"].retry_after <= 2
+    assert isinstance(state["second"], EnrollResult)
+    assert len(calls) == 3
