@@ -27,11 +27,11 @@ from typing import Literal
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from cryptography.hazmat.primitives.serialization import pkcs7
 
 from estclient._b64 import decode_body, encode_body
 from estclient._csr import csr_challenge_password
 from estclient._errors import MalformedRequestError
-from estclient._pkcs7 import build_certs_only
 from estclient.testing import _wire
 from estclient.testing._approval import ManualApproval
 from estclient.testing._auth import HttpAuthenticator
@@ -60,6 +60,11 @@ _LABEL = re.compile(r"[0-9A-Za-z_\-.~!$&'()*+,;:=]{1,255}")
 _CERTS_ONLY = "application/pkcs7-mime; smime-type=certs-only"
 _CMC_RESPONSE = "application/pkcs7-mime; smime-type=CMC-response"
 PopMode = Literal["off", "verify", "require"]
+
+
+def _certs_only(certs: Sequence[x509.Certificate]) -> bytes:
+    # cryptography's encoder (DER sorts the SET OF certificates; EST clients pick the leaf by its key)
+    return pkcs7.serialize_certificates(list(certs), serialization.Encoding.DER)
 
 
 def _openssl_name(name: x509.Name) -> str:
@@ -512,7 +517,7 @@ class EstServer:
             certs = list(self.backend.ca_certificates(ex.label))
             if not certs:
                 return Reply.text(500, "The enrollment backend has no CA certificates to offer.")
-            return Reply.base64(_CERTS_ONLY, build_certs_only(certs))
+            return Reply.base64(_CERTS_ONLY, _certs_only(certs))
         if operation == "csrattrs":
             attrs = self.backend.csr_attributes(ex.label)
             if self.pop == "require":
@@ -545,7 +550,7 @@ class EstServer:
             "***EST [INFO][est_enroll]--> issued %s (serial %x) to %s",
             _openssl_name(result.certificate.subject), result.certificate.serial_number, requester.description,
         )  # fmt: skip
-        der = build_certs_only([result.certificate, *result.chain])
+        der = _certs_only([result.certificate, *result.chain])
         return Reply.base64(_CERTS_ONLY, der)
 
     def _read_csr(self, ex: Exchange) -> x509.CertificateSigningRequest:

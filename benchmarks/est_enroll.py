@@ -1,0 +1,122 @@
+"""Enrollments per second against the package's EST server, and the client's CPU time per enrollment.
+
+The server (``estclient.testing.EstServer``, TLS + HTTP Basic, a local P-256 CA) runs in a separate process so
+that the CPU time measured here is the client's alone. Every run sends pre-made CSRs (P-256) to
+``/simpleenroll``:
+
+* (a) one ``EstClient``: one kept-alive TLS connection for every enrollment;
+* (b) one ``AsyncEstClient`` with 8 enrollments in flight;
+* (c) a new ``EstClient`` per enrollment: a new TLS connection (and TLS context) each time, as a CLI process
+  does (without the interpreter start-up, which would only widen the gap). This is the baseline.
+
+It prints the ratios of (a) and (b) to (c); the target is (a) >= 3x (c).
+Usage: ``uv run python benchmarks/est_enroll.py [ENROLLMENTS]`` (default 200).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import sys
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: benchmarks/
+
+from benchmarks._common import measure, print_table
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from estclient import AsyncEstClient, BasicAuth, EnrollResult, EstClient, TrustAnchors
+
+USER, PASSWORD = "bench", "bench-password"
+CONCURRENCY = 8
+TARGET_RATIO = 3.0
+
+
+def _serve(conn: Connection) -> None:
+    """Run the EST server in this (child) process until the parent says stop."""
+    from estclient.testing import EstServer
+
+    with EstServer(users={USER: PASSWORD}) as server:
+        conn.send((server.url, str(server.ca_file)))
+        conn.recv()
+
+
+def _csrs(count: int) -> list[x509.CertificateSigningRequest]:
+    key = ec.generate_private_key(ec.SECP256R1())  # one key keeps set-up short; the server issues per CSR
+    return [
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"bench-{i}")]))
+        .sign(key, hashes.SHA256())
+        for i in range(count)
+    ]
+
+
+def _check(result: object) -> None:
+    if not isinstance(result, EnrollResult):
+        raise SystemExit(f"enrollment did not issue: {result!r}")
+
+
+def one_client(url: str, trust: TrustAnchors, csrs: list[x509.CertificateSigningRequest]) -> None:
+    """(a) One client, one connection."""
+    with EstClient(url, trust=trust, auth=BasicAuth(USER, PASSWORD)) as client:
+        for csr in csrs:
+            _check(client.simple_enroll(csr))
+
+
+def async_client(url: str, trust: TrustAnchors, csrs: list[x509.CertificateSigningRequest]) -> None:
+    """(b) One async client, CONCURRENCY enrollments in flight."""
+
+    async def run() -> None:
+        limit = asyncio.Semaphore(CONCURRENCY)
+        async with AsyncEstClient(url, trust=trust, auth=BasicAuth(USER, PASSWORD)) as client:
+
+            async def one(csr: x509.CertificateSigningRequest) -> None:
+                async with limit:
+                    _check(await client.simple_enroll(csr))
+
+            await asyncio.gather(*(one(csr) for csr in csrs))
+
+    asyncio.run(run())
+
+
+def new_connection_each(url: str, ca_file: str, csrs: list[x509.CertificateSigningRequest]) -> None:
+    """(c) A new client (TLS context, connection, handshake) per enrollment, as a CLI process would."""
+    for csr in csrs:
+        with EstClient(url, trust=TrustAnchors.explicit_anchors(ca_file), auth=BasicAuth(USER, PASSWORD)) as client:
+            _check(client.simple_enroll(csr))
+
+
+def main(count: int) -> None:
+    """Run the three measurements and print them with the ratios to the baseline."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=_serve, args=(child,), daemon=True)
+    process.start()
+    try:
+        url, ca_file = parent.recv()
+        trust = TrustAnchors.explicit_anchors(ca_file)
+        one_client(url, trust, _csrs(5))  # warm-up (imports, first handshake)
+        csrs_a, csrs_b, csrs_c = _csrs(count), _csrs(count), _csrs(count)
+        a = measure("(a) EstClient, one connection", count, lambda: one_client(url, trust, csrs_a))
+        b = measure(f"(b) AsyncEstClient, concurrency {CONCURRENCY}", count, lambda: async_client(url, trust, csrs_b))
+        c = measure("(c) new connection per enrollment", count, lambda: new_connection_each(url, ca_file, csrs_c))
+    finally:
+        parent.send("stop")
+        process.join(10)
+    print(f"{count} enrollments per run, TLS + HTTP Basic, server in a separate process")
+    print_table([a, b, c], c)
+    ratio_a = a.per_second / c.per_second
+    ratio_b = b.per_second / c.per_second
+    verdict = "met" if ratio_a >= TARGET_RATIO else "NOT met"
+    print(f"(a)/(c) = {ratio_a:.2f}x  (target >= {TARGET_RATIO:.0f}x: {verdict})")
+    print(f"(b)/(c) = {ratio_b:.2f}x")
+    cpu = ", ".join(f"{m.label[:3]} {m.cpu_ms_per_op:.2f}" for m in (a, b, c))
+    print(f"client CPU ms per enrollment: {cpu}")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 200)
