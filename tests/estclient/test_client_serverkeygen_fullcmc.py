@@ -14,6 +14,7 @@ from cryptography.x509.oid import NameOID
 from estclient import (
     AsyncEstClient,
     BadRequestError,
+    ClientCertificate,
     CmcFailError,
     CsrSpec,
     EnrollResult,
@@ -151,3 +152,21 @@ def test_serverkeygen_pending_is_a_result() -> None:
             result = c.server_keygen(new_csr("held-keygen")[1])
     assert isinstance(result, Pending)
     assert result.operation == "serverkeygen"
+
+
+def test_serverkeygen_encrypted_to_the_clients_rsa_certificate(server: EstServer, client: EstClient) -> None:
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    enrolled = client.simple_enroll(CsrSpec(rsa_key, "CN=keygen-rsa-client"))
+    assert isinstance(enrolled, EnrollResult)
+    try:
+        ski = enrolled.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        ski = x509.SubjectKeyIdentifier.from_public_key(rsa_key.public_key()).digest
+    credential = ClientCertificate(enrolled.certificate, rsa_key)
+    trust = TrustAnchors.explicit_anchors(server.ca_file)
+    with EstClient(server.url, trust=trust, client_certificate=credential) as tls_client:
+        spec = CsrSpec(ec.generate_private_key(ec.SECP256R1()), "CN=keygen-rsa", asymmetric_decrypt_key_id=ski)
+        result = tls_client.server_keygen(spec, decrypt_key=rsa_key)
+    assert isinstance(result, ServerKeyGenResult)
+    assert result.encrypted is True
+    assert result.certificate.subject.rfc4514_string() == "CN=keygen-rsa"
