@@ -129,6 +129,20 @@ def test_error_exit_codes(emulator: AdcsEmulator, tmp_path: Path) -> None:
     assert PASSWORD not in wrong.output and "wrong" not in wrong.output.split("error:")[0]
 
 
+def test_submit_passes_request_attributes(emulator: AdcsEmulator, tmp_path: Path) -> None:
+    csr = tmp_path / "req.csr"
+    csr.write_text(csr_pem())
+    args = ["--json", "submit", "--csr", str(csr), "--template", "WebServer", "-o", str(tmp_path / "c.pem")]
+    result = _run(_base(emulator.url, emulator.ca_file, *args, "--attr", "SAN:dns=phone.example.test"))
+    assert result.exit_code == 0, result.output
+    row = emulator.ca.get(json.loads(result.output)["request_id"])
+    assert row is not None
+    assert row.attributes["SAN"] == "dns=phone.example.test"
+    assert row.template == "WebServer"
+    bad = _run(_base(emulator.url, emulator.ca_file, *args, "--attr", "no-colon"))
+    assert bad.exit_code == 2
+
+
 def test_templates_listing(emulator: AdcsEmulator) -> None:
     result = _run(_base(emulator.url, emulator.ca_file, "--json", "templates"))
     assert [t["name"] for t in json.loads(result.output)["templates"]] == ["WebServer", "Manual"]
@@ -146,10 +160,11 @@ def test_emulate_prints_url_and_ca_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         cli,
         ["--json", "emulate", "--port", "0", "--user", "EXAMPLE\\alice:Passw0rd!", "--template", "CiscoRA:pending",
-         "--language", "de", "--extended-protection", "required", "--serve-for", "0.2",
+         "--language", "de", "--extended-protection", "required", "--serve-for", "0.2", "--fail-500", "certfnsh.asp",
          "--log-file", str(tmp_path / "iis.log")],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert len(result.output.splitlines()) == 1  # one JSON line for a supervising process
     data = json.loads(result.output)
     assert data["url"].startswith("https://localhost:") and data["url"].endswith("/certsrv")
     assert data["templates"] == ["CiscoRA"]

@@ -461,6 +461,8 @@ def _users(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="The key of --tls-cert.")
 @click.option("--auth-delay", type=click.FloatRange(min=0), default=0.0, help="Seconds before each 401.")
 @click.option("--enroll-delay", type=click.FloatRange(min=0), default=0.0, help="Seconds before certfnsh.asp answers.")
+@click.option("--fail-500", "http_500", multiple=True, help="Answer this page with HTTP 500 (repeatable; * = all).")
+@click.option("--reset", "reset", multiple=True, help="Reset the connection on this page (repeatable; * = all).")
 @click.option("--serve-for", type=click.FloatRange(min=0), help="Stop after this many seconds (default: Ctrl-C).")
 @click.pass_context
 def emulate(ctx: click.Context, /, **options: Any) -> None:
@@ -491,7 +493,12 @@ def emulate(ctx: click.Context, /, **options: Any) -> None:
         tls_key_file=options["tls_key"],
         log_file=options["log_file"],
         workdir=options["workdir"],
-        faults=Faults(auth_delay=options["auth_delay"], enroll_delay=options["enroll_delay"]),
+        faults=Faults(
+            auth_delay=options["auth_delay"],
+            enroll_delay=options["enroll_delay"],
+            http_500={p.lower() for p in options["http_500"]},
+            reset={p.lower() for p in options["reset"]},
+        ),
     )
     try:
         emulator.start()
@@ -512,7 +519,10 @@ def emulate(ctx: click.Context, /, **options: Any) -> None:
             settings.console.print(f"CA file: {emulator.ca_file}")
             settings.console.print("Press Ctrl-C to stop.")
 
-        _emit(settings, data, human)
+        if settings.as_json:  # one line, so a supervising process can read it with readline()
+            click.echo(json.dumps(data, sort_keys=True))
+        else:
+            human()
         sys.stdout.flush()
         deadline = None if options["serve_for"] is None else time.monotonic() + options["serve_for"]
         while deadline is None or time.monotonic() < deadline:
