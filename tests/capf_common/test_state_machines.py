@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import socket
+import ssl
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -37,6 +40,7 @@ from capf_common import (
     KeyGenerateResponse,
     KeyType,
     LocalProtocolError,
+    NeedData,
     PhoneConnection,
     Reason,
     RemoteProtocolError,
@@ -49,6 +53,7 @@ from capf_common import (
     StoreCertificateResponse,
     verify_auth_response,
 )
+from tests._support.pki import TestPki
 from tests.capf_common._protocol_support import DEVICE, deliver, issue_lsc, make_csr, phone_pki
 
 
@@ -529,3 +534,66 @@ def test_session_id_range() -> None:
     with pytest.raises(LocalProtocolError):
         CapfServerConnection(session_id=2**32)
     assert 0 <= (CapfServerConnection().session_id or 0) < 2**32
+
+
+# --- over a real TLS connection on loopback -------------------------------------------------------------------------
+
+
+def _next(connection: CapfServerConnection | PhoneConnection, sock: ssl.SSLSocket) -> Event:
+    while isinstance(event := connection.next_event(), NeedData):
+        connection.receive_data(sock.recv(7))  # small reads: messages arrive in pieces
+    return event
+
+
+def test_install_over_tls_on_loopback(pki: TestPki) -> None:
+    """The reference app's shape: CAPF on a TLS listener, the phone as client, the CSR install end to end."""
+    phone_creds = phone_pki()
+    outcome: dict[str, object] = {}
+
+    def capf_side(listener: socket.socket) -> None:
+        raw, _ = listener.accept()
+        raw.settimeout(30)
+        with pki.server_context().wrap_socket(raw, server_side=True) as sock:
+            capf = CapfServerConnection()
+            sock.sendall(capf.start(AuthType.PASSWORD))
+            auth = _next(capf, sock)
+            assert isinstance(auth, AuthResponse)
+            verify_auth_response(auth, mode=AuthType.PASSWORD, session_id=capf.session_id or 0, password="1234")
+            sock.sendall(capf.request_csr(key_size=2048))
+            while isinstance(event := _next(capf, sock), RequestInProgress):
+                pass
+            assert isinstance(event, SignCertificateResponse)
+            csr = event.load_csr()
+            lsc = issue_lsc(phone_creds.capf_ca, auth.device_name or "", csr.public_key())
+            sock.sendall(capf.store_certificate(lsc))
+            stored = _next(capf, sock)
+            assert isinstance(stored, StoreCertificateResponse)
+            sock.sendall(capf.end_session(Reason.UPDATE_CERTIFICATE if stored.succeeded else Reason.INVALID_ELEMENT))
+            outcome["lsc"] = lsc
+            outcome["closed"] = _next(capf, sock)
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        thread = threading.Thread(target=capf_side, args=(listener,), daemon=True)
+        thread.start()
+        port = listener.getsockname()[1]
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=30) as raw,
+            pki.client_context().wrap_socket(raw, server_hostname="localhost") as sock,
+        ):
+            phone = PhoneConnection()
+            assert isinstance(_next(phone, sock), AuthRequest)
+            sock.sendall(phone.authenticate(DEVICE, password="1234"))
+            assert isinstance(_next(phone, sock), SignCertificateRequest)
+            sock.sendall(phone.request_in_progress())
+            sock.sendall(phone.send_csr(make_csr(DEVICE, phone_creds.rsa_key)))
+            store = _next(phone, sock)
+            assert isinstance(store, StoreCertificateRequest) and store.certificate is not None
+            stored_lsc = store.certificate.load()
+            sock.sendall(phone.acknowledge())
+            end = _next(phone, sock)
+            assert end == EndSession(reason=Reason.UPDATE_CERTIFICATE)
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert outcome["lsc"] == stored_lsc
+    assert stored_lsc.public_key() == phone_creds.rsa_key.public_key()
+    assert outcome["closed"] == ConnectionClosed()

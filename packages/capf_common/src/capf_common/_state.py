@@ -70,7 +70,7 @@ __all__ = [
     "SessionState",
 ]
 
-_log = logging.getLogger("capf_common.protocol")
+_log = logging.getLogger(__name__)
 
 
 class SessionState(enum.Enum):
