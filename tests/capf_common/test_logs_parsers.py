@@ -272,3 +272,26 @@ def test_login_timeout_without_curl_code_is_an_authentication_timeout() -> None:
 def test_informational_lines_are_not_problems() -> None:
     line = "2026/11/27 09:15:03 [info] 4242#0: read timeout set; certificate verify failed counters reset"
     assert analyze_logs([("error.log", line)]).verdict == "healthy"
+
+
+def test_capf_trace_with_sdi_sequence_numbers_and_level_column() -> None:
+    text = (
+        "00000017.001 |12:38:04.779 |AppInfo  |debug 2:SEP001F6C81118B:Enrollment rv = 35 (EST_ERR_SSL_READ) with\n"
+        "00000017.002 |12:38:04.779 |AppInfo  |debug 2:SEP001F6C81118B:Online Cert Signing Failed\n"
+    )
+    assert detect_log_source(text) == "capf"
+    entries = parse_capf_trace(text)
+    assert [(e.level, e.function, e.device) for e in entries] == [("AppInfo", "debug", "SEP001F6C81118B")] * 2
+    report = analyze_entries(entries)
+    assert report.problems == ("ssl-read-error",)
+    assert len(report.findings[0].evidence) == 2
+
+
+def test_lab_fault_ids_are_problem_ids() -> None:
+    from capf_common import PROBLEMS
+
+    lab_faults = (
+        "missing-issuer self-signed hostname-mismatch dns not-yet-valid template-typo auth-timeout enroll-timeout"
+    )
+    assert set(lab_faults.split()) <= set(PROBLEMS)
+    assert {p.seed_problem for p in PROBLEMS.values()} >= set(range(1, 9))

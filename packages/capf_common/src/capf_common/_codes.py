@@ -2,7 +2,7 @@
 
 Sources: Cisco's CUCM 12.5 troubleshooting guide (CAPF error codes), the AXL schema (certificate status and
 operation, whose numeric values are the 1-based positions of the schema's enumeration; the seed's CAPF trace
-confirms None... = 1 and Upgrade Success = 3), libest's ``est.h`` at several releases (the ``EST_ERR_*``
+confirms No Pending Operation = 1 and Upgrade Success = 3), libest's ``est.h`` at several releases (the ``EST_ERR_*``
 numbers shift between releases), libcurl's error list, and the Windows SDK (HRESULTs, SSPI status codes).
 """
 

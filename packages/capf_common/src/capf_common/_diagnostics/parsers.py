@@ -62,16 +62,19 @@ def _datetime(year: str, month: str, day: str, clock: datetime.time | None) -> d
 # -- CAPF trace ------------------------------------------------------------------------------------------------
 
 _CAPF_LINE = re.compile(
-    r"^(?:(?P<date>\d{1,4}[/-]\d{1,2}[/-]\d{1,4})\s+)?(?P<h>\d{2}):(?P<m>\d{2}):(?P<s>\d{2})\.(?P<ms>\d{3})\s*\|(?P<body>.*)$"
+    r"^(?:\d+\.\d+\s*\|\s*)?(?:(?P<date>\d{1,4}[/-]\d{1,2}[/-]\d{1,4})\s+)?"
+    r"(?P<h>\d{2}):(?P<m>\d{2}):(?P<s>\d{2})\.(?P<ms>\d{3})\s*\|(?P<body>.*)$"
 )
+_CAPF_LEVEL = re.compile(r"^(?P<level>App\w+|Sdl\w+|Detailed|Error|Warning|Info)\s*\|\s?(?P<rest>.*)$")
 _CAPF_FUNCTION = re.compile(r"^(?:-->|<--)?\s*([A-Za-z_][\w:~]*)")
 
 
 def parse_capf_trace(data: bytes | str, path: str = "<capf>") -> list[LogEntry]:
     """Parse a CAPF SDI trace (``capf<number>.txt``).
 
-    Lines look like ``14:05:04.628 |   debug 2:SEP74A02FC0A675:Calling enrollCertUsingEST()``; an optional date
-    before the time is accepted. ``|-->name`` and ``|<--name`` mark entering and leaving a function.
+    Lines look like ``14:05:04.628 |   debug 2:SEP74A02FC0A675:Calling enrollCertUsingEST()`` (as the seed prints
+    them); a leading SDI sequence number (``00000012.001 |``), a date before the time and a level column
+    (``|AppInfo  |``) are accepted. ``|-->name`` and ``|<--name`` mark entering and leaving a function.
 
     Args:
         data: The file content.
@@ -92,6 +95,9 @@ def parse_capf_trace(data: bytes | str, path: str = "<capf>") -> list[LogEntry]:
                 entries.append(_Pending(number, number, raw.strip(), raw.strip()))
             continue
         body = match.group("body").strip()
+        level = None
+        if (level_match := _CAPF_LEVEL.match(body)) is not None:
+            level, body = level_match.group("level"), level_match.group("rest").strip()
         clock = _time(match.group("h"), match.group("m"), match.group("s"), match.group("ms"))
         function_match = _CAPF_FUNCTION.match(body)
         entries.append(
@@ -101,6 +107,7 @@ def parse_capf_trace(data: bytes | str, path: str = "<capf>") -> list[LogEntry]:
                 raw.rstrip(),
                 body,
                 time_of_day=clock,
+                level=level,
                 function=function_match.group(1) if function_match else None,
             )
         )
