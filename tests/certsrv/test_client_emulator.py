@@ -254,3 +254,24 @@ def test_kerberos(kdc: Kdc, mode: ExtendedProtection) -> None:
             assert isinstance(c.submit(csr_pem(), "WebServer"), Issued)
         log = [(e.method, e.status) for e in emu.access_log.entries]
         assert log == [("GET", 401), ("GET", 200), ("POST", 200), ("GET", 200), ("POST", 200), ("GET", 200)]
+
+
+def test_reauthenticates_when_the_server_closed_the_idle_connection() -> None:
+    import time
+
+    with (
+        AdcsEmulator(users=USERS, templates=TEMPLATES, idle_timeout=0.2) as emu,
+        CertsrvClient(emu.url, auth="ntlm", username=ALICE, password=PASSWORD, ca_file=emu.ca_file) as c,
+    ):
+        assert isinstance(c.submit(csr_pem(), "WebServer"), Issued)
+        time.sleep(0.5)  # IIS-like idle timeout closes the kept-alive connection
+        start = len(emu.access_log.entries)
+        assert isinstance(c.submit(csr_pem(), "WebServer"), Issued)
+        log = _log_since(emu, start)
+    # the POST finds a new, unauthenticated connection: its auth flow runs the handshake there
+    assert [(m, s, st) for m, s, _, st in log] == [
+        ("POST", "/certsrv/certfnsh.asp", 401),
+        ("POST", "/certsrv/certfnsh.asp", 401),
+        ("POST", "/certsrv/certfnsh.asp", 200),
+        ("GET", "/certsrv/certnew.cer", 200),
+    ]

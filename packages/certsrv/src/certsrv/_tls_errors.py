@@ -197,7 +197,10 @@ def tls_error(
     if code in (_HOSTNAME_MISMATCH, _IP_ADDRESS_MISMATCH) or "mismatch" in message:
         return HostnameMismatchError(host=host, names=_names(leaf) if leaf else [], url=url)
     if code == _DEPTH_ZERO_SELF_SIGNED_CERT or (
-        leaf is not None and leaf.issuer == leaf.subject and len(chain) == 1 and code != _CERT_HAS_EXPIRED
+        leaf is not None
+        and leaf.issuer == leaf.subject
+        and len(chain) == 1
+        and code not in (_CERT_NOT_YET_VALID, _CERT_HAS_EXPIRED)
     ):
         return SelfSignedServerCertificateError(
             host=host, subject=leaf.subject.rfc4514_string() if leaf else None, url=url
