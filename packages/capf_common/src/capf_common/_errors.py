@@ -208,8 +208,9 @@ class CapfAuthenticationError(CapfError):
     Args:
         cause: Why the authentication is refused.
         hint: How to fix it.
-        capf_code: The CAPF error code CUCM writes for this failure (3 invalid authentication string,
-            4 invalid LSC, 5 invalid MIC, 6 invalid credentials).
+        capf_code: The CAPF error code CUCM writes for this failure, a ``CapfOperationResult`` member when
+            raised by ``verify_auth_response`` (3 invalid authentication string, 4 invalid LSC, 5 invalid MIC,
+            6 invalid credentials).
     """
 
     def __init__(self, cause: str, *, hint: str, capf_code: int) -> None:
