@@ -385,3 +385,30 @@ def test_cli_decode_prints_what_decoded_before_a_fault() -> None:
     payload = json.loads(result.output[: result.output.rindex("}") + 1])
     assert [m["name"] for m in payload["messages"]] == ["AUTH_REQUEST"]
     assert payload["error"]["offset"] == 16 and "incomplete" in payload["error"]["cause"]
+
+
+def test_cli_decode_public_key_and_csr() -> None:
+    from click.testing import CliRunner
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    from cryptography.x509.oid import NameOID
+
+    from capf_common._cli_app import cli
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    spki = key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "SEP001122334455")]))
+        .sign(key, hashes.SHA256())
+        .public_bytes(Encoding.DER)
+    )
+    data = KeyGenerateResponse(public_key=spki).encode(3) + SignCertificateResponse(reason=1, csr=csr).encode(3)
+    data += SignCertificateResponse(csr=b"\x30\x00").encode(3)
+    result = CliRunner().invoke(cli, ["decode", data.hex()])
+    assert result.exit_code == 0, result.output
+    assert "PUBLIC_KEY (9), 91 bytes: EC secp256r1 public key" in result.output
+    assert "PKCS#10 for CN=SEP001122334455, EC secp256r1 key, signature valid" in result.output
+    assert "CSR (128), 2 bytes: does not parse (ValueError)" in result.output

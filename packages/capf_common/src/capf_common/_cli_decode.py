@@ -93,6 +93,10 @@ def _value_text(description: dict[str, Any]) -> str:
     if description["tag"] == ElementTag.SUDI_DATA:
         hashes = ", ".join(s["hash"] for s in value["signatures"]) or "none"
         return f"SUDI certificate ({_certificate_summary(value['certificate'])}), signatures: {hashes}"
+    if description["tag"] == ElementTag.SIGNED_DATA:
+        return f"signature, {len(value['signature']) // 2} bytes"
+    if description["tag"] in (ElementTag.PUBLIC_KEY, ElementTag.CSR):
+        return str(value["summary"])
     if description["tag"] == ElementTag.SHA2_SIGNED_DATA:
         return f"{value['hash']} signature, {len(value['signature']) // 2} bytes"
     if isinstance(value, dict):

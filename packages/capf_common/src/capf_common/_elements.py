@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import Encoding, load_der_public_key
 
 from capf_common._codec import Element
 from capf_common._enums import (
@@ -273,6 +275,26 @@ _U8_ENUMS: dict[int, type[Reason | AuthType | CertificateType | KeyType | Curve 
 }
 
 
+def _key_text(key: object) -> str:
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"RSA {key.key_size}"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return f"EC {key.curve.name}"
+    return type(key).__name__
+
+
+def _der_summary(tag: int, value: bytes) -> str:
+    """A one-line summary of a PUBLIC_KEY or CSR value, or why it does not parse."""
+    try:
+        if tag == ElementTag.PUBLIC_KEY:
+            return f"{_key_text(load_der_public_key(value))} public key"
+        csr = x509.load_der_x509_csr(value)
+        checked = "signature valid" if csr.is_signature_valid else "SIGNATURE INVALID"
+        return f"PKCS#10 for {csr.subject.rfc4514_string()}, {_key_text(csr.public_key())} key, {checked}"
+    except (ValueError, TypeError, UnsupportedAlgorithm, x509.UnsupportedGeneralNameType) as exc:
+        return f"does not parse ({type(exc).__name__})"
+
+
 def describe_element(element: Element) -> dict[str, Any]:
     """Describe an element for people and JSON: tag, name, length and the decoded value.
 
@@ -317,6 +339,10 @@ def describe_element(element: Element) -> dict[str, Any]:
                     {"hash": enum_name(HashId, s.hash_id), "signature": s.signature.hex()} for s in sudi.signatures
                 ],
             }
+        elif tag == ElementTag.SIGNED_DATA:
+            out["value"] = {"signature": value.hex()}
+        elif tag in (ElementTag.PUBLIC_KEY, ElementTag.CSR):
+            out["value"] = {"der": value.hex(), "summary": _der_summary(tag, value)}
         else:
             out["value"] = value.hex()
             out["raw"] = True

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
@@ -250,7 +251,7 @@ class KeyGenerateResponse(_ReasonMixin, CapfMessage):
             raise _missing("KEY_GENERATE_RESPONSE", "PUBLIC_KEY", self.reason)
         try:
             return load_der_public_key(self.public_key)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, UnsupportedAlgorithm):
             raise RemoteProtocolError(
                 "PUBLIC_KEY is not a DER SubjectPublicKeyInfo", hint="the phone must send its public key as SPKI"
             ) from None
@@ -299,7 +300,7 @@ class SignCertificateResponse(_ReasonMixin, CapfMessage):
         try:
             csr = x509.load_der_x509_csr(self.csr)
             valid = csr.is_signature_valid
-        except (ValueError, TypeError, x509.UnsupportedGeneralNameType):
+        except (ValueError, TypeError, UnsupportedAlgorithm, x509.UnsupportedGeneralNameType):
             raise RemoteProtocolError(
                 "CSR element is not a DER PKCS#10 request", hint="the phone must send its CSR in DER"
             ) from None
