@@ -38,7 +38,17 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from capf_common._codec import MessageDecoder
 from capf_common._elements import CertificateElement
-from capf_common._enums import PROTOCOL_VERSION, AuthType, CertificateType, Command, Curve, HashId, KeyType, Reason
+from capf_common._enums import (
+    PROTOCOL_VERSION,
+    AuthType,
+    CertificateType,
+    Command,
+    Curve,
+    HashId,
+    KeyType,
+    Reason,
+    enum_name,
+)
 from capf_common._errors import CapfProtocolError, LocalProtocolError, RemoteProtocolError
 from capf_common._messages import (
     AuthRequest,
@@ -125,7 +135,7 @@ _ANSWERS: dict[Command, frozenset[Command]] = {
 
 
 def _name(command: int) -> str:
-    return Command(command).name if command in Command._value2member_map_ else f"UNKNOWN({command})"
+    return enum_name(Command, command)
 
 
 class _Connection:
