@@ -275,3 +275,16 @@ def test_reauthenticates_when_the_server_closed_the_idle_connection() -> None:
         ("POST", "/certsrv/certfnsh.asp", 200),
         ("GET", "/certsrv/certnew.cer", 200),
     ]
+
+
+@pytest.mark.kerberos
+def test_kerberos_without_binding_is_refused_when_required(kdc: Kdc) -> None:
+    with (
+        AdcsEmulator(users=USERS, templates=TEMPLATES, keytab=kdc.keytab, extended_protection="required") as emu,
+        CertsrvClient(
+            emu.url, auth="kerberos", username=kdc.principal, password=kdc.password, ca_file=emu.ca_file,
+            channel_binding=False,
+        ) as c,
+        pytest.raises(AuthenticationError),
+    ):  # fmt: skip
+        c.submit(csr_pem(), "WebServer")
