@@ -143,6 +143,11 @@ EXPECTED_ALL = {
     "analyze",
     "analyze_logs",
     "analyze_entries",
+    "CapfTraceFormatter",
+    "NginxErrorLogFormatter",
+    "EstLogFormatter",
+    "iis_log_header",
+    "format_iis_record",
 }
 
 

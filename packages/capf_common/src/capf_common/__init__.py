@@ -39,6 +39,13 @@ from capf_common._diagnostics.parsers import (
     parse_nginx_error_log,
 )
 from capf_common._diagnostics.problems import PROBLEMS, ProblemInfo
+from capf_common._diagnostics.writers import (
+    CapfTraceFormatter,
+    EstLogFormatter,
+    NginxErrorLogFormatter,
+    format_iis_record,
+    iis_log_header,
+)
 from capf_common._elements import CertificateElement, HashedSignature, SudiData, describe_element
 from capf_common._enums import (
     CAPF_PORT,
@@ -282,6 +289,11 @@ __all__ = [
     "analyze",
     "analyze_logs",
     "analyze_entries",
+    "CapfTraceFormatter",
+    "NginxErrorLogFormatter",
+    "EstLogFormatter",
+    "iis_log_header",
+    "format_iis_record",
 ]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
