@@ -295,3 +295,13 @@ def test_lab_fault_ids_are_problem_ids() -> None:
     )
     assert set(lab_faults.split()) <= set(PROBLEMS)
     assert {p.seed_problem for p in PROBLEMS.values()} >= set(range(1, 9))
+
+
+def test_a_ca_login_on_another_connection_does_not_make_a_template_problem() -> None:
+    text = (
+        "2026/11/27 09:00:00 [info] 1#0: *1 navigate_to_certsrv_page: Secure connection to MS CertServ completed "
+        "successfully using the following URL https://ca.lab.test/certsrv/certrqxt.asp\n"
+        "2026/11/27 11:00:00 [warn] 1#0: *9 est_enroll_auth: start\n"
+        "***EST [WARNING][est_http_request:1435]--> Enrollment failed with rc=22 (EST_ERR_AUTH_FAIL)\n"
+    )
+    assert analyze_logs([("error.log", text)]).problems == ("est-auth-failure",)

@@ -482,7 +482,8 @@ def _nginx_hits(entries: Sequence[LogEntry]) -> list[_Hit]:
         elif "TLS read error" in text:
             hit = _Hit("ssl-read-error", entry, {})
         elif "HTTP authentication failed" in text or "HTTP auth failure" in text or "EST_ERR_AUTH_FAIL" in text:
-            login = ca_login_ok.get(key) or ca_login_ok.get((entry.path, None))
+            # the CA login must be part of the same connection; lines without one fall back to the file
+            login = ca_login_ok.get(key) if entry.connection else ca_login_ok.get((entry.path, None))
             if login is not None:
                 hit = _Hit(
                     "template-typo",
