@@ -285,8 +285,10 @@ def verify_auth_response(
         mode: The device's CUCM authentication mode.
         session_id: The session id (signed inside SUDI_DATA).
         password: The device's authentication string (``PASSWORD`` mode).
-        lsc_issuers: CA certificates trusted for LSCs (CAPF-trust).
-        mic_issuers: CA certificates trusted for MICs and SUDIs (Cisco Manufacturing CA and friends).
+        lsc_issuers: CA certificates trusted for LSCs (CAPF-trust). The certificate must be issued directly by
+            one of them: with Online CA, list the issuing CA (intermediate) itself, not only its root.
+        mic_issuers: CA certificates trusted for MICs and SUDIs (Cisco Manufacturing CA and friends), as
+            direct issuers too.
         now: The time to check validity at; the current time when ``None``.
 
     Returns:
