@@ -415,9 +415,22 @@ def _enroll_result(parsed: CertsOnly, operation: Operation, csr: x509.Certificat
     leaf = parsed.certificate_for_key(csr.public_key()) if csr is not None else None
     if leaf is None:
         leaf = order_chain(parsed.certificates)[0]
-    ordered = order_chain(parsed.certificates, leaf)[1:]
+    ordered = _issuers_by_name(leaf, parsed.certificates)
     rest = [c for c in parsed.certificates if c is not leaf and c not in ordered]
     return EnrollResult(leaf, (*ordered, *rest), parsed.crls, csr)
+
+
+def _issuers_by_name(leaf: x509.Certificate, certs: tuple[x509.Certificate, ...]) -> list[x509.Certificate]:
+    """The issuers of ``leaf`` among ``certs``, bottom up, by name only (presentation order, not validation)."""
+    chain: list[x509.Certificate] = []
+    current = leaf
+    while current.issuer != current.subject:
+        issuer = next((c for c in certs if c.subject == current.issuer and c is not leaf and c not in chain), None)
+        if issuer is None:
+            break
+        chain.append(issuer)
+        current = issuer
+    return chain
 
 
 def read_enroll(
