@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import resource
 import sys
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: benchmarks/
 
-from benchmarks._common import measure, print_table
+from benchmarks._common import Measurement, measure, print_table
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -42,7 +44,9 @@ def _serve(conn: Connection) -> None:
 
     with EstServer(users={USER: PASSWORD}) as server:
         conn.send((server.url, str(server.ca_file)))
-        conn.recv()
+        while conn.recv() == "cpu":  # report this process's CPU seconds until told to stop
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            conn.send(usage.ru_utime + usage.ru_stime)
 
 
 def _csrs(count: int) -> list[x509.CertificateSigningRequest]:
@@ -101,9 +105,22 @@ def main(count: int) -> None:
         trust = TrustAnchors.explicit_anchors(ca_file)
         one_client(url, trust, _csrs(5))  # warm-up (imports, first handshake)
         csrs_a, csrs_b, csrs_c = _csrs(count), _csrs(count), _csrs(count)
-        a = measure("(a) EstClient, one connection", count, lambda: one_client(url, trust, csrs_a))
-        b = measure(f"(b) AsyncEstClient, concurrency {CONCURRENCY}", count, lambda: async_client(url, trust, csrs_b))
-        c = measure("(c) new connection per enrollment", count, lambda: new_connection_each(url, ca_file, csrs_c))
+        server_cpu: list[float] = []
+
+        def server_seconds() -> float:
+            parent.send("cpu")
+            value: float = parent.recv()
+            return value
+
+        def timed(label: str, run: Callable[[], None]) -> Measurement:
+            before = server_seconds()
+            result = measure(label, count, run)
+            server_cpu.append(1000 * (server_seconds() - before) / count)
+            return result
+
+        a = timed("(a) EstClient, one connection", lambda: one_client(url, trust, csrs_a))
+        b = timed(f"(b) AsyncEstClient, concurrency {CONCURRENCY}", lambda: async_client(url, trust, csrs_b))
+        c = timed("(c) new connection per enrollment", lambda: new_connection_each(url, ca_file, csrs_c))
     finally:
         parent.send("stop")
         process.join(10)
@@ -116,6 +133,8 @@ def main(count: int) -> None:
     print(f"(b)/(c) = {ratio_b:.2f}x")
     cpu = ", ".join(f"{m.label[:3]} {m.cpu_ms_per_op:.2f}" for m in (a, b, c))
     print(f"client CPU ms per enrollment: {cpu}")
+    cpu = ", ".join(f"{m.label[:3]} {ms:.2f}" for m, ms in zip((a, b, c), server_cpu, strict=True))
+    print(f"server CPU ms per enrollment (separate process, for reference): {cpu}")
 
 
 if __name__ == "__main__":
