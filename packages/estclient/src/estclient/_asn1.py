@@ -249,7 +249,7 @@ def csrattrs_decode(der: bytes) -> tuple[list[str | AttributeParts], list[bytes]
                 out.append(der_to_oid(child))
             elif head.class_ == 0 and head.tag == 16:
                 attr = _load(_Attribute, child)
-                values = tuple(bytes(v.dump()) for v in attr["values"])
+                values = tuple(sorted(bytes(v.dump()) for v in attr["values"]))  # a SET: DER order
                 if not values:
                     raise Asn1Error("an Attribute has no values")
                 for v in values:  # every value must be one complete DER element
@@ -399,7 +399,7 @@ def cri_template_decode(der: bytes) -> CriTemplateParts:
             if not isinstance(spki["public_key"], core.Void):
                 public_key = bytes(spki["public_key"].contents)[1:]
         attrs = tuple(
-            AttributeParts(str(a["type"].dotted), tuple(bytes(v.dump()) for v in a["values"]))
+            AttributeParts(str(a["type"].dotted), tuple(sorted(bytes(v.dump()) for v in a["values"])))
             for a in tpl["attributes"]
         )
         return CriTemplateParts(int(tpl["version"].native), subject, key_alg, public_key, attrs)
@@ -653,61 +653,49 @@ def signed_data_encode(
     crls: Sequence[bytes] = (),
     signer: SignerInput | None = None,
 ) -> bytes:
-    """Encode a ContentInfo(SignedData); with no signer it is degenerate (certs-only style)."""
+    """Encode a ContentInfo(SignedData); with no signer it is degenerate (certs-only style).
+
+    Certificates and CRLs are copied as they are (not parsed), so any certificate cryptography produced can be
+    carried, whatever its key type. DER orders the SET OF elements.
+    """
 
     def run() -> bytes:
-        encap: dict[str, Any] = {"content_type": content_type}
+        version = 3 if content_type != OID_DATA else 1
+        encap = oid_to_der(content_type)
         if content is not None:
-            encap["content"] = core.ParsableOctetString(content)
-        version = "v3" if content_type != OID_DATA else "v1"
-        encap_cls = cms.EncapsulatedContentInfo if version == "v3" else cms.ContentInfo
-        if version == "v1" and content is not None:
-            encap["content"] = core.OctetString(content)
-        fields: dict[str, Any] = {
-            "version": version,
-            "digest_algorithms": [],
-            "encap_content_info": encap_cls(encap),
-            "signer_infos": [],
-        }
-        if certificates:
-            fields["certificates"] = [cms.CertificateChoices(name="certificate", value=_cert(c)) for c in certificates]
-        if crls:
-            fields["crls"] = [cms.RevocationInfoChoice(name="crl", value=_crl(c)) for c in crls]
+            encap += _tlv(0xA0, octets_to_der(content))
+        digest_algorithms = b""
+        signer_infos = b""
         if signer is not None:
             digest_alg = {"algorithm": signer.digest_algorithm}
-            fields["digest_algorithms"] = [algos.DigestAlgorithm(digest_alg)]
-            signed_attrs = cms.CMSAttributes.load(signer.signed_attrs_der)
-            fields["signer_infos"] = [
-                cms.SignerInfo(
-                    {
-                        "version": "v1",
-                        "sid": cms.SignerIdentifier(
-                            name="issuer_and_serial_number",
-                            value=cms.IssuerAndSerialNumber(
-                                {"issuer": a_x509.Name.load(signer.issuer_der), "serial_number": signer.serial}
-                            ),
+            digest_algorithms = bytes(algos.DigestAlgorithm(digest_alg).dump())
+            info = cms.SignerInfo(
+                {
+                    "version": "v1",
+                    "sid": cms.SignerIdentifier(
+                        name="issuer_and_serial_number",
+                        value=cms.IssuerAndSerialNumber(
+                            {"issuer": a_x509.Name.load(signer.issuer_der), "serial_number": signer.serial}
                         ),
-                        "digest_algorithm": algos.DigestAlgorithm(digest_alg),
-                        "signed_attrs": signed_attrs,
-                        "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": signer.signature_algorithm}),
-                        "signature": signer.signature,
-                    }
-                )
-            ]
-        sd = cms.SignedData(fields)
-        return content_info_encode(OID_SIGNED_DATA, bytes(sd.dump(force=True)))
+                    ),
+                    "digest_algorithm": algos.DigestAlgorithm(digest_alg),
+                    "signed_attrs": cms.CMSAttributes.load(signer.signed_attrs_der),
+                    "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": signer.signature_algorithm}),
+                    "signature": signer.signature,
+                }
+            )
+            signer_infos = bytes(info.dump(force=True))
+        for der in (*certificates, *crls):
+            _peek(der)  # each must be one complete DER element
+        body = int_to_der(version) + _tlv(0x31, digest_algorithms) + _tlv(0x30, encap)
+        if certificates:
+            body += _tlv(0xA0, b"".join(sorted(certificates)))
+        if crls:
+            body += _tlv(0xA1, b"".join(sorted(crls)))
+        body += _tlv(0x31, signer_infos)
+        return content_info_encode(OID_SIGNED_DATA, _tlv(0x30, body))
 
     return _guard("SignedData", run)
-
-
-def _cert(der: bytes) -> Any:
-    return a_x509.Certificate.load(der)
-
-
-def _crl(der: bytes) -> Any:
-    from asn1crypto import crl as a_crl
-
-    return a_crl.CertificateList.load(der)
 
 
 # --- CMS EnvelopedData -------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, keywrap, padding, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric import padding as asym_padding
@@ -100,35 +100,43 @@ def verify_signers(parts: _asn1.SignedDataParts) -> list[x509.Certificate]:
     Raises:
         CmsError: A signer's certificate is missing, or a signature or message digest does not verify.
     """
-    certs = [x509.load_der_x509_certificate(d) for d in parts.certificates]
-    out = []
-    for signer in parts.signers:
-        cert = next((c for c in certs if _matches(c, signer)), None)
-        if cert is None:
-            raise CmsError("the signer's certificate is not in the message")
-        digest_cls = _DIGEST_BY_OID.get(signer.digest_algorithm)
-        if digest_cls is None:
-            raise CmsError(f"unsupported digest algorithm {signer.digest_algorithm}")
-        if signer.signed_attrs_der is None:
-            data = parts.content or b""
+    try:
+        certs = [x509.load_der_x509_certificate(d) for d in parts.certificates]
+        return [_verify_one(parts, signer, certs) for signer in parts.signers]
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        if isinstance(exc, CmsError):
+            raise
+        raise CmsError(f"a signer cannot be checked ({type(exc).__name__}: {exc})") from None
+
+
+def _verify_one(
+    parts: _asn1.SignedDataParts, signer: _asn1.SignerParts, certs: list[x509.Certificate]
+) -> x509.Certificate:
+    cert = next((c for c in certs if _matches(c, signer)), None)
+    if cert is None:
+        raise CmsError("the signer's certificate is not in the message")
+    digest_cls = _DIGEST_BY_OID.get(signer.digest_algorithm)
+    if digest_cls is None:
+        raise CmsError(f"unsupported digest algorithm {signer.digest_algorithm}")
+    if signer.signed_attrs_der is None:
+        data = parts.content or b""
+    else:
+        h = hashes.Hash(digest_cls())
+        h.update(parts.content or b"")
+        if signer.message_digest != h.finalize():
+            raise CmsError("the message digest does not match the content")
+        data = signer.signed_attrs_der
+    key = cert.public_key()
+    try:
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(signer.signature, data, asym_padding.PKCS1v15(), digest_cls())
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signer.signature, data, ec.ECDSA(digest_cls()))
         else:
-            h = hashes.Hash(digest_cls())
-            h.update(parts.content or b"")
-            if signer.message_digest != h.finalize():
-                raise CmsError("the message digest does not match the content")
-            data = signer.signed_attrs_der
-        key = cert.public_key()
-        try:
-            if isinstance(key, rsa.RSAPublicKey):
-                key.verify(signer.signature, data, asym_padding.PKCS1v15(), digest_cls())
-            elif isinstance(key, ec.EllipticCurvePublicKey):
-                key.verify(signer.signature, data, ec.ECDSA(digest_cls()))
-            else:
-                raise CmsError(f"unsupported signer key type {type(key).__name__}")
-        except InvalidSignature:
-            raise CmsError("the signature does not verify") from None
-        out.append(cert)
-    return out
+            raise CmsError(f"unsupported signer key type {type(key).__name__}")
+    except InvalidSignature:
+        raise CmsError("the signature does not verify") from None
+    return cert
 
 
 def _matches(cert: x509.Certificate, signer: _asn1.SignerParts) -> bool:

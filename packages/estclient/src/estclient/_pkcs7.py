@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
@@ -50,7 +51,7 @@ class CertsOnly:
         """
         wanted = _spki(public_key)
         for cert in self.certificates:
-            if _spki(cert.public_key()) == wanted:
+            if wanted is not None and _cert_spki(cert) == wanted:
                 return cert
         return None
 
@@ -86,7 +87,9 @@ def parse_certs_only(
     certs = []
     for i, cert_der in enumerate(parts.certificates):
         try:
-            certs.append(x509.load_der_x509_certificate(cert_der))
+            cert = x509.load_der_x509_certificate(cert_der)
+            _ = cert.extensions  # parsed lazily: a malformed extension fails here, not in the caller's code
+            certs.append(cert)
         except ValueError as exc:
             raise error(
                 f"Certificate {i + 1} in the {what} does not parse: {exc}.", libest_error="EST_ERR_BAD_X509"
@@ -124,8 +127,19 @@ def build_certs_only(
 # --- classification ------------------------------------------------------------------------------------------
 
 
-def _spki(key: CertificatePublicKeyTypes) -> bytes:
-    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+def _spki(key: CertificatePublicKeyTypes) -> bytes | None:
+    try:
+        return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return None
+
+
+def _cert_spki(cert: x509.Certificate) -> bytes | None:
+    """The certificate's SubjectPublicKeyInfo, or None for a key type cryptography cannot load."""
+    try:
+        return _spki(cert.public_key())
+    except (ValueError, UnsupportedAlgorithm):
+        return None
 
 
 def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -153,17 +167,19 @@ def rollover_roles(certs: Sequence[x509.Certificate]) -> dict[str, x509.Certific
         A dict with those of ``"OldWithOld"``, ``"NewWithNew"``, ``"OldWithNew"``, ``"NewWithOld"`` found
         (empty when the set is no rollover, e.g. a single root).
     """
-    roots = [c for c in certs if is_self_signed(c)]
+    roots = list(dict.fromkeys(c for c in certs if is_self_signed(c)))  # a root listed twice is one root
     if len(roots) < 2:
         return {}
     roots.sort(key=lambda c: c.not_valid_before_utc)
     old, new = roots[0], roots[-1]
     roles = {"OldWithOld": old, "NewWithNew": new}
-    old_key, new_key = _spki(old.public_key()), _spki(new.public_key())
+    old_key, new_key = _cert_spki(old), _cert_spki(new)
     for cert in certs:
         if cert in (old, new):
             continue
-        key = _spki(cert.public_key())
+        key = _cert_spki(cert)
+        if key is None:
+            continue
         if key == old_key and signed_by(cert, new):
             roles["OldWithNew"] = cert
         elif key == new_key and signed_by(cert, old):
