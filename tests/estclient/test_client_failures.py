@@ -271,3 +271,41 @@ async def test_async_name_resolution_and_timeout(server: EstServer) -> None:
         assert (info.value.phase, info.value.limit) == ("read", 0.3)
     finally:
         server.clear_faults()
+
+
+# -- TLS-level refusals and the connect phase ------------------------------------------------------------------
+
+
+def test_connect_timeout_names_the_connect_phase(root_only: TrustAnchors) -> None:
+    import socket
+
+    with socket.socket() as listener:  # accepts TCP (backlog) but never answers the TLS handshake
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        timeout = httpx.Timeout(5.0, connect=0.3)
+        client = EstClient(f"https://localhost:{port}", trust=root_only, timeout=timeout)
+        with client, pytest.raises(EstTimeoutError) as info:
+            client.cacerts()
+    assert (info.value.phase, info.value.limit) == ("connect", 0.3)
+
+
+def test_tls_client_certificate_refused_by_the_server(pki: TestPki, root_only: TrustAnchors) -> None:
+    import ssl
+
+    from estclient import ClientCertificate
+    from tests._support.tls_http import Response, serve_tls
+
+    context = pki.server_context(client_auth=ssl.CERT_REQUIRED)
+    with serve_tls(lambda req: Response(200), context) as srv:
+        with EstClient(srv.url, trust=root_only) as c, pytest.raises(EstConnectionError) as info:
+            c.cacerts()
+        assert "client certificate" in str(info.value)
+        assert info.value.libest_error == "EST_ERR_AUTH_FAIL"
+        stranger = issue("stranger", issuer=pki.other_root)
+        credential = ClientCertificate(stranger.cert, stranger.key)
+        client = EstClient(srv.url, trust=root_only, client_certificate=credential)
+        with client, pytest.raises(EstConnectionError) as refused:
+            client.cacerts()
+        assert refused.value.libest_error == "EST_ERR_AUTH_FAIL"
+        assert "client certificate" in str(refused.value)
