@@ -305,3 +305,27 @@ def test_a_ca_login_on_another_connection_does_not_make_a_template_problem() -> 
         "***EST [WARNING][est_http_request:1435]--> Enrollment failed with rc=22 (EST_ERR_AUTH_FAIL)\n"
     )
     assert analyze_logs([("error.log", text)]).problems == ("est-auth-failure",)
+
+
+def test_requests_link_across_whole_hour_clock_offsets() -> None:
+    capf, iis = [], ["#Fields: date time c-ip cs-username cs-method cs-uri-stem sc-status"]
+    for number in range(85):
+        second = 42 * number  # one phone every 42 s, within one hour (whole-hour offsets are not told apart)
+        local = dt.datetime(2026, 11, 27, 8, 0, 5) + dt.timedelta(seconds=second)
+        clock = local.time()
+        utc = (local + dt.timedelta(hours=5, seconds=2)).time()  # IIS logs in UTC, five hours ahead, 2 s later
+        device = f"SEP{number:012X}"
+        capf.append(f"{clock.isoformat()}.000 |   debug 2:{device}:Calling enrollCertUsingEST() csr_file=x")
+        capf.append(f"{clock.isoformat()}.500 |   debug 2:{device}:Online Cert Signing successful")
+        client = f"10.0.{number // 250}.{number % 250}"
+        iis.append(f"2026-11-27 {utc.isoformat()} {client} LAB\\ra POST /certsrv/certfnsh.asp 200")
+        iis.append(f"2026-11-27 {utc.isoformat()} {client} LAB\\ra GET /certsrv/certnew.cer 200")
+    report = analyze_logs([("capf01.txt", "\n".join(capf)), ("u_ex.log", "\n".join(iis))])
+    assert report.verdict == "healthy"
+    timelines = {r.id: r for r in report.requests}
+    for number in (0, 37, 84):
+        attempt = timelines[f"capf:SEP{number:012X}#1"]
+        client = f"10.0.{number // 250}.{number % 250}"
+        assert f"iis:u_ex.log:{client}#1" in attempt.related
+        assert attempt.outcome == "success"
+        assert len(attempt.related) == 1  # the neighbours are 42 s away, beyond the 15 s slack

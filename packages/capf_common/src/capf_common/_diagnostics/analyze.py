@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import os
 import re
@@ -731,33 +732,47 @@ def _timelines(entries: Sequence[LogEntry], failed_lines: set[tuple[str, int]]) 
     for key, group in by_key.items():
         groups.append((key, key.split(":", 1)[0], None, group))
     windows: dict[str, tuple[float, float]] = {}
-    for key, _, _, group in groups:
+    sources: dict[str, str] = {}
+    for key, source, _, group in groups:
+        sources[key] = source
         seconds = [s for s in (_seconds(e.time_of_day) for e in group) if s is not None]
         if seconds:
             windows[key] = (min(seconds), max(seconds))
-    timelines = []
-    for key, source, device, group in groups:
-        related = []
-        if key in windows:
-            start, end = windows[key]
-            for other, (ostart, oend) in windows.items():
-                if other == key or other.split(":", 1)[0] == source:
+    related = _related(windows, sources)
+    return [
+        RequestTimeline(key, source, device, _outcome(group, failed_lines), tuple(group), tuple(related.get(key, ())))
+        for key, source, device, group in groups
+    ]
+
+
+_HOUR = 3600.0
+_SLACK = 15.0
+
+
+def _related(windows: Mapping[str, tuple[float, float]], sources: Mapping[str, str]) -> dict[str, list[str]]:
+    """Link windows of different logs that overlap within 15 s, allowing clock offsets of whole hours.
+
+    Windows are reduced modulo one hour (an offset of whole hours then disappears) and searched in start order,
+    so thousands of requests cost ``n log n``, not ``n²``. Windows of an hour or longer link nothing.
+    """
+    short = {k: (s % _HOUR, s % _HOUR + (e - s)) for k, (s, e) in windows.items() if e - s < _HOUR - 2 * _SLACK}
+    ordered = sorted(short.items(), key=lambda item: item[1][0])
+    starts = [window[0] for _, window in ordered]
+    longest = max((end - start for start, end in short.values()), default=0.0)
+    related: dict[str, list[str]] = {}
+    for key, (start, end) in short.items():
+        found: dict[str, None] = {}
+        for shift in (-_HOUR, 0.0, _HOUR):
+            low = bisect.bisect_left(starts, start + shift - _SLACK - longest)
+            high = bisect.bisect_right(starts, end + shift + _SLACK)
+            for other, (other_start, other_end) in ordered[low:high]:
+                if other == key or sources[other] == sources[key]:
                     continue
-                if _overlaps(start, end, ostart, oend):
-                    related.append(other)
-        timelines.append(
-            RequestTimeline(key, source, device, _outcome(group, failed_lines), tuple(group), tuple(related))
-        )
-    return timelines
-
-
-def _overlaps(start: float, end: float, ostart: float, oend: float, slack: float = 15.0) -> bool:
-    """Whether two windows of the day overlap within ``slack`` seconds, allowing a whole-hour clock offset."""
-    for hours in range(-14, 15):
-        shift = hours * 3600
-        if ostart + shift - slack <= end and start <= oend + shift + slack:
-            return True
-    return False
+                if other_start - shift - _SLACK <= end and start <= other_end - shift + _SLACK:
+                    found[other] = None
+        if found:
+            related[key] = list(found)
+    return related
 
 
 def _report(entries: list[LogEntry], files: list[LogFile]) -> Report:
