@@ -297,7 +297,7 @@ class EmulatedCa:
 
     def add_template(self, template: CertificateTemplate) -> None:
         """Publish ``template`` (replacing one of the same name)."""
-        with getattr(self, "_lock", threading.Lock()):
+        with self._lock:
             self._templates[template.name.lower()] = template
 
     def remove_template(self, name: str) -> None:

@@ -224,6 +224,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # many clients connecting at once (labs, benchmarks)
     emulator: AdcsEmulator
     context: ssl.SSLContext
 
