@@ -25,7 +25,7 @@ from estclient._operations import CsrInput, Exchange, Flow, Sleep
 from estclient._pop import LinkingMode, tls_binding
 from estclient._protocol import EstRequest
 from estclient._results import CaCertificates, EnrollResult, Pending
-from estclient._serverkeygen import ServerKeyGenResult
+from estclient._serverkeygen import DecryptKey, ServerKeyGenResult
 from estclient._tls_errors import error_from_exception
 from estclient._transport import make_async_transport
 from estclient._trust import TrustAnchors
@@ -276,7 +276,7 @@ class AsyncEstClient:
         self,
         csr: CsrInput,
         *,
-        decrypt_key: Any = None,
+        decrypt_key: DecryptKey | None = None,
         label: str | None = None,
         wait: bool = False,
         max_retries: int = 3,

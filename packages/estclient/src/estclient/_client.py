@@ -19,7 +19,7 @@ from estclient._operations import CsrInput, Exchange, Flow, Operations, Sleep
 from estclient._pop import LinkingMode, tls_binding
 from estclient._protocol import WELL_KNOWN, EstRequest, EstResponse
 from estclient._results import CaCertificates, EnrollResult, Pending
-from estclient._serverkeygen import ServerKeyGenResult
+from estclient._serverkeygen import DecryptKey, ServerKeyGenResult
 from estclient._tls_errors import error_from_exception
 from estclient._transport import ServerChecks, make_sync_transport
 from estclient._trust import TrustAnchors, build_ssl_context
@@ -363,7 +363,7 @@ class EstClient:
         self,
         csr: CsrInput,
         *,
-        decrypt_key: Any = None,
+        decrypt_key: DecryptKey | None = None,
         label: str | None = None,
         wait: bool = False,
         max_retries: int = 3,

@@ -37,6 +37,7 @@ from estclient._protocol import (
     validate_label,
 )
 from estclient._results import CaCertificates, Pending
+from estclient._serverkeygen import DecryptKey
 from estclient._trust import TrustAnchors
 
 __all__ = ["CsrInput", "Exchange", "Flow", "Operations", "Sleep"]
@@ -176,7 +177,7 @@ class Operations:
         label: str | None = None,
         wait: bool = False,
         max_retries: int = 3,
-        decrypt_key: Any = None,
+        decrypt_key: DecryptKey | None = None,
         request_id: int = 1,
     ) -> Flow[Any]:
         """``/simpleenroll``, ``/simplereenroll``, ``/serverkeygen`` or ``/fullcmc``, with 202 handling."""
@@ -223,7 +224,7 @@ class Operations:
         operation: Operation,
         response: EstResponse,
         csr: x509.CertificateSigningRequest | None,
-        decrypt_key: Any,
+        decrypt_key: DecryptKey | None,
     ) -> Any:
         try:
             if operation == "fullcmc":
@@ -239,7 +240,7 @@ class Operations:
         csr: CsrInput | bytes,
         operation: Operation,
         label: str | None,
-        decrypt_key: Any,
+        decrypt_key: DecryptKey | None,
         request_id: int,
     ) -> Generator[Step, Exchange | None, Any]:
         if not isinstance(csr, CsrSpec):

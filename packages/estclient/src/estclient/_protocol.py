@@ -16,7 +16,7 @@ import email.utils
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -34,7 +34,7 @@ from estclient._pkcs7 import CertsOnly, order_chain, parse_certs_only
 from estclient._results import EnrollResult, Pending
 
 if TYPE_CHECKING:
-    from estclient._serverkeygen import ServerKeyGenResult
+    from estclient._serverkeygen import DecryptKey, ServerKeyGenResult
 
 __all__ = [
     "OPERATIONS",
@@ -488,7 +488,7 @@ def read_serverkeygen(
     response: EstResponse,
     *,
     csr: x509.CertificateSigningRequest | None = None,
-    decrypt_key: Any = None,
+    decrypt_key: DecryptKey | None = None,
 ) -> ServerKeyGenResult | Pending:
     """Read a ``/serverkeygen`` response: multipart/mixed with the private key and the certificate (§4.4.2).
 
