@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,10 +15,14 @@ from capf_common import (
     CapfServerConnection,
     Element,
     ElementTag,
+    KeyType,
+    LocalProtocolError,
     Message,
     MessageDecoder,
     NeedData,
     PhoneConnection,
+    Reason,
+    SessionState,
     decode_messages,
     describe_element,
     parse_message,
@@ -133,3 +138,56 @@ def test_phone_receive_data_gives_events_or_capf_error(data: bytes, chunk: int, 
         phone.authenticate("SEP001122334455")
     with contextlib.suppress(CapfError):
         drain(phone, data, chunk)
+
+
+# --- both machines under arbitrary call sequences ----------------------------------------------------------------
+
+SERVER_ACTIONS: dict[str, Callable[[CapfServerConnection], bytes]] = {
+    "start": lambda s: s.start(AuthType.PASSWORD),
+    "request_public_key": lambda s: s.request_public_key(),
+    "request_ec_key": lambda s: s.request_public_key(KeyType.EC),
+    "request_csr": lambda s: s.request_csr(),
+    "store_certificate": lambda s: s.store_certificate(b"\x30\x03\x02\x01\x01"),
+    "fetch_certificate": lambda s: s.fetch_certificate(),
+    "delete_certificate": lambda s: s.delete_certificate(),
+    "end_session": lambda s: s.end_session(Reason.NO_ACTION),
+}
+PHONE_ACTIONS: dict[str, Callable[[PhoneConnection], bytes]] = {
+    "authenticate": lambda p: p.authenticate("SEP001122334455", password="1234"),
+    "request_in_progress": lambda p: p.request_in_progress(),
+    "send_public_key": lambda p: p.send_public_key(b"\x30\x00"),
+    "send_csr": lambda p: p.send_csr(b"\x30\x00"),
+    "acknowledge": lambda p: p.acknowledge(),
+    "send_certificates": lambda p: p.send_certificates(),
+    "fail": lambda p: p.fail(),
+}
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("server"), st.sampled_from(sorted(SERVER_ACTIONS))),
+        st.tuples(st.just("phone"), st.sampled_from(sorted(PHONE_ACTIONS))),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps)
+def test_whatever_one_side_may_send_the_other_accepts(sequence: list[tuple[str, str]]) -> None:
+    server, phone = CapfServerConnection(session_id=77), PhoneConnection()
+    for role, action in sequence:
+        sender: CapfServerConnection | PhoneConnection = server if role == "server" else phone
+        receiver: CapfServerConnection | PhoneConnection = phone if role == "server" else server
+        before = (sender.state, sender.may_send)
+        try:
+            data = SERVER_ACTIONS[action](server) if role == "server" else PHONE_ACTIONS[action](phone)
+        except LocalProtocolError:
+            assert (sender.state, sender.may_send) == before  # a refused send changes nothing
+            continue
+        receiver.receive_data(data)
+        event = receiver.next_event()  # never raises: what one side may send, the other accepts
+        assert not isinstance(event, NeedData)
+        assert event == parse_message(decode_messages(data)[0])
+        assert isinstance(receiver.next_event(), NeedData)
+        states = {server.state, phone.state}
+        assert states != {SessionState.SEND} and states != {SessionState.RECEIVE}, (server.state, phone.state)
+        assert (server.state is SessionState.CLOSED) == (phone.state is SessionState.CLOSED)

@@ -402,6 +402,8 @@ def test_out_of_turn_sends_are_local_errors() -> None:
     with pytest.raises(LocalProtocolError):
         server.request_csr()  # before AUTH_REQUEST
     with pytest.raises(LocalProtocolError):
+        server.end_session()  # AUTH_REQUEST comes first
+    with pytest.raises(LocalProtocolError):
         phone.authenticate(DEVICE)  # before AUTH_REQUEST
     deliver(server.start(), phone)
     with pytest.raises(LocalProtocolError, match="may not send AUTH_REQUEST"):

@@ -21,7 +21,7 @@ Order of a session (CAPF speaks first; one session per TLS connection)::
                   ◄─────────────────────── STORE_CERTIFICATE_RESPONSE
       FETCH_CERTIFICATE_REQUEST / DELETE_CERTIFICATE_REQUEST ──►
                   ◄─────────────────────── FETCH_ / DELETE_CERTIFICATE_RESPONSE
-    END_SESSION   ───────────────────────►  (CAPF may end the session at any point)
+    END_SESSION   ───────────────────────►  (CAPF may end the session at any point after AUTH_REQUEST)
 """
 
 from __future__ import annotations
@@ -152,6 +152,7 @@ class _Connection:
         self._expect: frozenset[Command] = frozenset()
         self._eof = False
         self._key_exchanged = False
+        self._started = False
 
     @property
     def session_id(self) -> int | None:
@@ -168,7 +169,7 @@ class _Connection:
         """The commands this side may send now (CAPF may always end an open session)."""
         if self._state in (SessionState.CLOSED, SessionState.ERROR):
             return frozenset()
-        if self._ends_anytime:
+        if self._ends_anytime and self._started:
             return self._may_send | {Command.END_SESSION}
         return self._may_send
 
@@ -239,6 +240,7 @@ class _Connection:
         self._check_send(message)
         assert self._session_id is not None  # the phone learns it before it may send
         data = message.encode(self._session_id)
+        self._started = True
         self._sent(message)
         _log.debug("%s sent %s (session %#010x)", self._role, _name(message.command), self._session_id)
         return data
@@ -300,7 +302,7 @@ class CapfServerConnection(_Connection):
         if not 0 <= session_id <= 0xFFFFFFFF:
             raise _local(f"session id {session_id} does not fit 32 bits", "use a session id from 0 to 2**32-1")
         super().__init__(session_id)
-        self._may_send = frozenset({Command.AUTH_REQUEST, Command.END_SESSION})
+        self._may_send = frozenset({Command.AUTH_REQUEST})
         self.auth_response: AuthResponse | None = None
         """The phone's AUTH_RESPONSE once received."""
 
@@ -433,7 +435,7 @@ class CapfServerConnection(_Connection):
         return self.send(DeleteCertificateRequest())
 
     def end_session(self, reason: Reason | int = Reason.UPDATE_CERTIFICATE) -> bytes:
-        """Return END_SESSION; allowed at any point before the session closed.
+        """Return END_SESSION; allowed at any point after AUTH_REQUEST until the session closed.
 
         Args:
             reason: UPDATE_CERTIFICATE after success, NO_ACTION when nothing is scheduled, UNKNOWN_DEVICE,
