@@ -306,3 +306,9 @@ def test_wait_does_not_sleep_longer_than_max_retry_wait(approval_server: EstServ
         result = c.simple_enroll(csr, wait=True, max_retries=3)
     assert isinstance(result, Pending)
     assert len(approval_server.requests) == 1
+
+
+def test_ip_address_url_is_checked_against_ip_names(server: EstServer) -> None:
+    with EstClient(f"https://127.0.0.1:{server.port}", trust=anchors(server)) as c:
+        assert c.cacerts().certificates == (ca_of(server),)
+    assert c.url == f"https://127.0.0.1:{server.port}/.well-known/est"
