@@ -253,77 +253,61 @@ def test_each_fault_gives_its_error_and_no_file(
     assert list(tmp_path.iterdir()) == []  # no temporary leftovers either
 
 
-def test_serve_prints_url_and_ca_file_and_serves(tmp_path: Path) -> None:
+def test_serve_with_a_given_ca_prints_url_and_ca_file_and_serves(tmp_path: Path) -> None:
+    ca = LocalCa.generate("Given CA")
+    ca_cert, ca_key = tmp_path / "ca.pem", tmp_path / "ca.key"
+    ca_cert.write_bytes(ca.pem)
+    ca_key.write_bytes(
+        ca.private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     code = "import sys; from estclient._cli import main; sys.exit(main())"
+    cmd = [sys.executable, "-c", code, "--json", "serve", "--port", "0", "--user", "alice"]
+    cmd += ["--ca-cert", str(ca_cert), "--ca-key", str(ca_key), "--dir", str(tmp_path / "srv")]
     env = {**os.environ, "EST_PASSWORD": "pw"}
-    cmd = [
-        sys.executable,
-        "-c",
-        code,
-        "--json",
-        "serve",
-        "--port",
-        "0",
-        "--user",
-        "alice",
-        "--dir",
-        str(tmp_path / "srv"),
-    ]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True) as proc:
         try:
             assert proc.stdout is not None
             info = json.loads(proc.stdout.readline())
             assert info["users"] == ["alice"]
-            assert Path(info["ca_file"]).exists()
-            out = tmp_path / "ca.pem"
-            result = CliRunner().invoke(
-                cli, ["--server", info["url"], "--ca-file", info["ca_file"], "cacerts", "-o", str(out)]
-            )
+            assert Path(info["ca_file"]).read_bytes() == ca.pem  # the TLS certificate is issued by the given CA
+            out = tmp_path / "got.pem"
+            trust = ["--server", info["url"], "--ca-file", info["ca_file"]]
+            result = CliRunner().invoke(cli, [*trust, "cacerts", "-o", str(out)])
             assert result.exit_code == 0, result.output
-            args = ["--server", info["url"], "--ca-file", info["ca_file"], "--user", "alice", "enroll"]
-            args += ["--new-key", "ec:P-256", "--subject", "CN=via-serve"]
+            assert x509.load_pem_x509_certificates(out.read_bytes()) == [ca.certificate]
+            args = [*trust, "--user", "alice", "enroll", "--new-key", "ec:P-256", "--subject", "CN=via-serve"]
             args += ["--key-out", str(tmp_path / "k"), "-o", str(tmp_path / "c")]
             enrolled = CliRunner().invoke(cli, args, env={"EST_PASSWORD": "pw"})
             assert enrolled.exit_code == 0, enrolled.output
+            issued = x509.load_pem_x509_certificate((tmp_path / "c").read_bytes())
+            assert issued.issuer == ca.certificate.subject
+            refused = CliRunner().invoke(cli, args, env={"EST_PASSWORD": "wrong"})
+            assert refused.exit_code == ExitCode.AUTH
         finally:
             proc.terminate()
             proc.wait(10)
     assert proc.returncode == 0
 
 
-def test_serve_with_a_given_ca(tmp_path: Path) -> None:
-    ca = LocalCa.generate("Given CA")
-    cert_file, key_file = tmp_path / "ca.pem", tmp_path / "ca.key"
-    cert_file.write_bytes(ca.pem)
-    key_file.write_bytes(
-        ca.private_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+def test_json_without_out_carries_the_pem(server: EstServer) -> None:
+    result = est(server, "--json", "cacerts")
+    assert result.exit_code == 0
+    payload = json.loads(result.stdout)
+    assert x509.load_pem_x509_certificates(payload["pem"].encode()) == [_ca(server)]
+    assert payload["certificates"][0]["sha256_fingerprint"] == certificate_fingerprint(_ca(server))
+
+
+def test_unwritable_output_is_a_clean_error(server: EstServer, tmp_path: Path) -> None:
+    result = est(server, "cacerts", "-o", str(tmp_path / "missing-dir" / "ca.pem"))
+    assert result.exit_code == ExitCode.ERROR
+    assert "cannot write" in result.stderr
+
+
+def test_server_on_ipv6_loopback() -> None:
+    with EstServer(host="::1") as srv:
+        result = CliRunner().invoke(
+            cli, ["--server", f"https://[::1]:{srv.port}", "--ca-file", str(srv.ca_file), "cacerts"]
         )
-    )
-    code = "import sys; from estclient._cli import main; sys.exit(main())"
-    cmd = [
-        sys.executable,
-        "-c",
-        code,
-        "--json",
-        "serve",
-        "--port",
-        "0",
-        "--ca-cert",
-        str(cert_file),
-        "--ca-key",
-        str(key_file),
-    ]
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
-        try:
-            assert proc.stdout is not None
-            info = json.loads(proc.stdout.readline())
-            out = tmp_path / "got.pem"
-            result = CliRunner().invoke(
-                cli, ["--server", info["url"], "--ca-file", str(cert_file), "cacerts", "-o", str(out)]
-            )
-            assert result.exit_code == 0, result.output
-            assert x509.load_pem_x509_certificates(out.read_bytes()) == [ca.certificate]
-        finally:
-            proc.terminate()
-            proc.wait(10)
+        assert result.exit_code == 0, result.output

@@ -17,6 +17,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 import httpx
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from rich.table import Table
 
 from estclient._auth import BasicAuth, ClientCertificate, DigestAuth
@@ -121,6 +122,10 @@ def _emit(options: _Options, payload: dict[str, Any], human: str | None = None) 
         stderr.print(human)
 
 
+def _pem(certs: Sequence[x509.Certificate]) -> str:
+    return "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in certs)
+
+
 def _pending(options: _Options, pending: Pending, key_file: Path | None) -> NoReturn:
     payload = {
         "status": "pending",
@@ -207,12 +212,14 @@ def cacerts(ctx: click.Context, out: Path | None, der: bool) -> None:
         if out is not None or not options.json:
             write_certificates(out, certs, der=der, pkcs7=True)
         summary = f"{len(certs)} CA certificate(s)" + (f" written to {out}" if out else "")
-        _emit(
-            options,
-            {"certificates": [certificate_summary(c) for c in certs], "file": str(out) if out else None,
-             "authenticated_by": result.authenticated_by},
-            summary,
-        )  # fmt: skip
+        payload: dict[str, Any] = {
+            "certificates": [certificate_summary(c) for c in certs],
+            "file": str(out) if out else None,
+            "authenticated_by": result.authenticated_by,
+        }
+        if out is None:
+            payload["pem"] = _pem(certs)
+        _emit(options, payload, summary)
 
     _run(options, fetch)
 
@@ -328,6 +335,8 @@ def _issued(
         "file": str(out) if out else None,
         "key_file": str(kwargs["key_out"]) if kwargs.get("key_out") else None,
     }
+    if out is None:
+        payload["pem"] = _pem(certs)
     _emit(options, payload, f"issued {cert.subject.rfc4514_string()}" + (f", written to {out}" if out else ""))
 
 
@@ -349,7 +358,10 @@ def reenroll(ctx: click.Context, /, **kwargs: Any) -> None:
     """
     options = _options(ctx)
     if not kwargs["csr_file"] and options.cert is not None:
-        current = x509.load_pem_x509_certificate(options.cert.read_bytes())
+        try:
+            current = x509.load_pem_x509_certificates(options.cert.read_bytes())[0]
+        except ValueError as exc:
+            fail(f"{options.cert} is not a PEM certificate ({exc}).")
         if not kwargs["subject"]:
             kwargs["subject"] = current.subject.rfc4514_string()
         if not kwargs["sans"]:

@@ -134,14 +134,21 @@ def write_certificates(path: Path | None, certs: Sequence[x509.Certificate], *, 
             fail("DER output is binary: give an output file with -o/--out.")
         click.echo(data.decode(), nl=False)
     else:
-        write_atomic(path, data)
+        _write(path, data, private=False)
+
+
+def _write(path: Path, data: bytes, *, private: bool) -> None:
+    try:
+        write_atomic(path, data, private=private)
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}", ExitCode.ERROR)
 
 
 def write_private_key(path: Path, key: PrivateKeyTypes, *, der: bool) -> None:
     """Write a private key (unencrypted PKCS#8) atomically with mode 0600."""
     encoding = serialization.Encoding.DER if der else serialization.Encoding.PEM
     data = key.private_bytes(encoding, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    write_atomic(path, data, private=True)
+    _write(path, data, private=True)
 
 
 def load_csr_file(path: Path) -> x509.CertificateSigningRequest:

@@ -198,6 +198,8 @@ class HttpServer(http.server.ThreadingHTTPServer):
     handshake_timeout: float = 30.0
 
     def __init__(self, address: tuple[str, int]) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
         self._counter_lock = threading.Lock()
         self._counter = 0
