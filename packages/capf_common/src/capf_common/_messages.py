@@ -8,7 +8,7 @@ these classes as their events (h11 style): the same class is sent by one role an
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -135,7 +135,7 @@ class CapfMessage:
         return self.to_message(session_id).encode()
 
     @classmethod
-    def from_message(cls, message: Message) -> CapfMessage:
+    def from_message(cls, message: Message) -> Self:
         """Build the typed message of this class from a generic one (its command is not checked).
 
         Raises:
