@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from estclient import (
     AuthenticationError,
     BadRequestError,
+    CaCertificates,
     CmcFailError,
     EnrollResult,
     EstError,
@@ -47,7 +48,7 @@ from estclient._protocol import (
     serverkeygen_request,
     validate_label,
 )
-from tests._support.pki import TestPki, issue
+from tests._support.pki import Credential, TestPki, issue
 
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 CERTS_ONLY = "application/pkcs7-mime; smime-type=certs-only"
@@ -285,3 +286,23 @@ def test_readers_raise_only_est_errors(
 def test_label_validation_raises_only_invalid_label(text: str) -> None:
     with contextlib.suppress(InvalidLabelError):
         assert validate_label(text) == text
+
+
+def test_cacerts_root_rollover_roles(pki: TestPki) -> None:
+    old_key, new_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    old = issue("estExampleCA", issuer=None, ca=True, key=old_key)
+    new = issue("estExampleCA", issuer=None, ca=True, key=new_key, not_before=later - dt.timedelta(hours=1))
+    old_with_new = issue("estExampleCA", issuer=Credential(new.cert, new_key), ca=True, key=old_key)
+    new_with_old = issue("estExampleCA", issuer=Credential(old.cert, old_key), ca=True, key=new_key)
+    body = base64.b64encode(build_certs_only([old.cert, new_with_old.cert, old_with_new.cert, new.cert]))
+    parsed = read_cacerts(response(200, body, CERTS_ONLY))
+    cas = CaCertificates(parsed.certificates, parsed.crls, "explicit")
+    assert cas.rollover == {
+        "OldWithOld": old.cert,
+        "NewWithNew": new.cert,
+        "OldWithNew": old_with_new.cert,
+        "NewWithOld": new_with_old.cert,
+    }
+    assert set(cas.roots) == {old.cert, new.cert}
+    assert cas.trusted_certificates() == parsed.certificates
