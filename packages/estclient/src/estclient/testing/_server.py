@@ -503,6 +503,12 @@ class EstServer:
                 self._auth.libest_auth_type,
             )
             _log.warning("***EST [WARNING][est_http_request]--> Enrollment failed with rc=22 (EST_ERR_AUTH_FAIL)")
+            _log.info(
+                "***EST [INFO][mg_send_http_error]--> [Error 401: Unauthorized "
+                "The server was unable to authorize the request.]"
+            )
+            _log.error("***EST [ERROR][est_mg_handler]--> EST error response code: 22 (EST_ERR_AUTH_FAIL)")
+            _log.warning("***EST [WARNING][handle_request]--> Incoming request failed rv=22 (EST_ERR_AUTH_FAIL)")
         return Reply.text(
             401,
             "The server was unable to authorize the request.",
