@@ -207,7 +207,7 @@ def test_check_all_good(pki: TestPki) -> None:
     assert isinstance(steps, list)
     assert [s["id"] for s in steps] == [
         "dns", "tcp", "tls", "missing-issuer", "self-signed", "hostname-mismatch", "validity", "authentication",
-        "template",
+        "template", "enrollment",
     ]  # fmt: skip
     assert {s["status"] for s in steps} == {"ok"}
 
@@ -218,8 +218,8 @@ def test_check_all_good(pki: TestPki) -> None:
         ("server", False, "missing-issuer", 14, "Test Issuing CA"),
         ("self_signed", True, "self-signed", 15, "self-signed"),
         ("wrong_name", True, "hostname-mismatch", 16, "wrong-host.example.test"),
-        ("not_yet_valid", True, "validity", 17, "not yet valid"),
-        ("expired", True, "validity", 17, "expired"),
+        ("not_yet_valid", True, "not-yet-valid", 17, "not yet valid"),
+        ("expired", True, "expired", 17, "expired"),
     ],
 )
 def test_check_names_tls_problems(
@@ -229,7 +229,7 @@ def test_check_names_tls_problems(
     with _emulator_with(cred, send_chain=send_chain) as emulator:
         exit_code, report = _check(emulator.url, pki.ca_bundle)
     assert exit_code == code, report
-    assert report["failed_step"] == problem
+    assert report["failed_step"] == (problem if code != 17 else "validity")
     assert report["problem"] == problem
     failed = next(s for s in report["steps"] if s["status"] == "failed")  # type: ignore[attr-defined]
     assert words in failed["detail"]
@@ -266,11 +266,34 @@ def test_check_authentication_timeout(pki: TestPki) -> None:
     assert (code, report["failed_step"], report["problem"]) == (18, "authentication", "auth-timeout")
 
 
+def test_check_enrollment_timeout_on_the_ca_chain(pki: TestPki) -> None:
+    """The seed's "CES enrollment timeout": authenticated, then certnew.p7b?ReqID=CACert does not answer in time."""
+    with _emulator_with(pki.server) as emulator:
+        emulator.faults.download_delay = 1.5
+        code, report = _check(emulator.url, pki.ca_bundle, "WebServer", PASSWORD, "--timeout", "0.5")
+        emulator.faults.clear()
+    assert (code, report["failed_step"], report["problem"]) == (20, "enrollment", "enroll-timeout")
+
+
+def test_check_test_enrollment(pki: TestPki) -> None:
+    with _emulator_with(pki.server) as emulator:
+        result = _run(_base(emulator.url, pki.ca_bundle, "--json", "check", "--template", "WebServer", "--test-enroll"))
+        assert result.exit_code == 0, result.output
+        assert len(emulator.ca.requests) == 1
+        emulator.faults.enroll_delay = 1.5
+        args = _base(emulator.url, pki.ca_bundle, "--json", "--timeout", "0.5", "check", "--template", "WebServer")
+        slow = _run([*args, "--test-enroll"])
+        emulator.faults.clear()
+    report = json.loads(slow.output)
+    assert (slow.exit_code, report["problem"]) == (20, "enroll-timeout")
+
+
 def test_check_template_typo(pki: TestPki) -> None:
     with _emulator_with(pki.server) as emulator:
         code, report = _check(emulator.url, pki.ca_bundle, template="WebSrever")
     assert (code, report["failed_step"]) == (19, "template")
-    failed = report["steps"][-1]  # type: ignore[index]
+    failed = report["steps"][-2]  # type: ignore[index]
+    assert failed["id"] == "template"
     assert "WebServer, Manual" in failed["detail"]
 
 

@@ -5,7 +5,7 @@ r"""The click application behind the ``certsrv`` command (needs the ``cli`` extr
 
 Exit codes: 0 done; 1 an error not listed here; 2 usage error; 3 connection or TLS problem; 4 authentication
 refused; 5 timeout; 6 the CA denied or failed the request (template, permission, bad CSR, unknown id); 7 the
-request is pending (no certificate written); 11-19 ``check`` found a problem (see :mod:`certsrv._cli_check`).
+request is pending (no certificate written); 11-20 ``check`` found a problem (see :mod:`certsrv._cli_check`).
 """
 
 from __future__ import annotations
@@ -348,11 +348,12 @@ def templates(ctx: click.Context) -> None:
 
 @cli.command()
 @click.option("--template", help="The template the RA will use; checked against the CA's offer.")
+@click.option("--test-enroll", is_flag=True, help="Also submit a throwaway request for --template (the CA issues it!).")
 @click.pass_context
-def check(ctx: click.Context, template: str | None) -> None:
+def check(ctx: click.Context, template: str | None, test_enroll: bool) -> None:
     """Walk the common problems in order (DNS, TCP, TLS chain, self-signed, host name, validity, auth, template).
 
-    Prints each step's verdict and the fix; exits with the failed step's code (11-19), 0 when all pass.
+    Prints each step's verdict and the fix; exits with the failed step's code (11-20), 0 when all pass.
     """
     from certsrv import _errors as e
     from certsrv._cli_check import run_check
@@ -379,7 +380,16 @@ def check(ctx: click.Context, template: str | None) -> None:
             )
         return clients[0]
 
-    def classify(exc: BaseException) -> tuple[str, str, str] | None:
+    def classify(exc: BaseException, step: str) -> tuple[str, str, str] | None:
+        if step == "enrollment" and isinstance(exc, e.CertsrvTimeoutError):
+            return (
+                "enroll-timeout",
+                f"timeout during enrollment, after successful authentication: {exc}",
+                "the CA answers too slowly (policy module, directory look-ups, load); raise --timeout and check "
+                "the CA service and its event log",
+            )
+        if step == "enrollment" and isinstance(exc, e.EnrollmentError):
+            return ("template", f"the test request was not issued: {exc}", "see the message")
         if isinstance(exc, e.AuthenticationTimeoutError):
             return (
                 "auth-timeout",
@@ -408,7 +418,9 @@ def check(ctx: click.Context, template: str | None) -> None:
             template=template,
             authenticate=lambda: client().authenticate(),
             list_templates=lambda: [t.name for t in client().list_templates()],
+            enroll=lambda: _probe_enrollment(client(), template if test_enroll else None),
             classify=classify,
+            client_cert=settings.client_cert,
         )
     finally:
         for item in clients:
@@ -428,6 +440,27 @@ def check(ctx: click.Context, template: str | None) -> None:
 
     _emit(settings, report.as_dict(), human)
     sys.exit(report.exit_code)
+
+
+def _probe_enrollment(client: Any, template: str | None) -> str:
+    """Download the CA chain as the RA does at start; with a template, also submit a throwaway request."""
+    chain = client.get_ca_chain()
+    found = f"the CA chain has {len(chain)} certificate(s)"
+    if template is None:
+        return found
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "certsrv-check test request")]))
+        .sign(key, hashes.SHA256())
+    )
+    result = client.submit(csr, template)
+    return f"{found}; the test request got id {result.request_id} ({type(result).__name__.lower()})"
 
 
 def _users(values: tuple[str, ...]) -> dict[str, str]:

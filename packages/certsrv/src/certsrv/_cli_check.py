@@ -1,18 +1,19 @@
 """``certsrv check``: walk the troubleshooting guide's common problems in order and say which one is hit.
 
-The steps and their stable identifiers (the ``id`` in ``--json`` output, and the ``problem`` named on failure):
+The steps and their stable identifiers (the ``id`` in ``--json`` output; a failed step also names a ``problem``,
+which is the step's id unless said otherwise):
 
-=================== ==========================================================================================
-``dns``             the URL's host name resolves
-``tcp``             a TCP connection to the port opens
-``tls``             a TLS handshake completes (certificates not yet judged)
-``missing-issuer``  the server's certificate chains up to a CA in the trust store (no issuer missing)
-``self-signed``     the server's certificate is not self-signed
-``hostname-mismatch`` the URL's host is one of the certificate's names
-``validity``        the certificate is valid now by the local clock (not yet valid / expired: clock or NTP)
-``authentication``  the credentials are accepted (problem ``auth-timeout`` when the server does not answer in time)
-``template``        the CA offers the template (problem ``template``, listing the templates offered)
-=================== ==========================================================================================
+- ``dns``: the URL's host name resolves;
+- ``tcp``: a TCP connection to the port opens;
+- ``tls``: a TLS handshake completes (certificates not yet judged);
+- ``missing-issuer``: the server's certificate chains up to a CA in the trust store (no issuer missing);
+- ``self-signed``: the server's certificate is not self-signed;
+- ``hostname-mismatch``: the URL's host is one of the certificate's names;
+- ``validity``: the certificate is valid by the local clock (problem ``not-yet-valid`` or ``expired``);
+- ``authentication``: the credentials are accepted (problem ``auth-timeout`` when the server is too slow);
+- ``template``: the CA offers the template (the failure lists the templates offered);
+- ``enrollment``: the CA chain downloads (``certnew.p7b?ReqID=CACert``, as the RA does at start) and, with
+  ``--test-enroll``, a throwaway request is answered (problem ``enroll-timeout`` when the CA is too slow).
 
 The TLS steps look at the certificate the server presents with Python's ``ssl`` module only; the last two steps
 use :class:`certsrv.CertsrvClient`.
@@ -48,6 +49,7 @@ STEPS: tuple[tuple[str, str, int], ...] = (
     ("validity", "Certificate validity and local clock", 17),
     ("authentication", "Authentication", 18),
     ("template", "Certificate template", 19),
+    ("enrollment", "CA chain and enrollment", 20),
 )
 _TITLES = {step_id: title for step_id, title, _ in STEPS}
 EXIT_CODES = {step_id: code for step_id, _, code in STEPS}
@@ -196,15 +198,18 @@ def _handshake(
         return leaf, presented
 
 
-def _trust_context(ca_file: str | None) -> ssl.SSLContext:
+def _trust_context(ca_file: str | None, client_cert: str | None) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
     context.check_hostname = False
     context.verify_flags = context.verify_flags | _NO_CHECK_TIME
+    if client_cert:
+        context.load_cert_chain(client_cert)
     return context
 
 
 AuthProbe = Callable[[], None]
 TemplateProbe = Callable[[], list[str]]
+EnrollProbe = Callable[[], str]
 
 
 def run_check(
@@ -215,7 +220,9 @@ def run_check(
     template: str | None,
     authenticate: AuthProbe,
     list_templates: TemplateProbe,
-    classify: Callable[[BaseException], tuple[str, str, str] | None],
+    enroll: EnrollProbe,
+    classify: Callable[[BaseException, str], tuple[str, str, str] | None],
+    client_cert: str | None = None,
     now: dt.datetime | None = None,
 ) -> CheckReport:
     """Run every step in order, stopping at the first failure (later steps are reported as skipped).
@@ -227,7 +234,10 @@ def run_check(
         template: The template that must be offered (``None`` skips the template step).
         authenticate: Authenticates a client to the site (raises on failure).
         list_templates: The names of the templates the CA offers (raises on failure).
-        classify: Maps an exception of the two probes to ``(problem, detail, fix)`` (``None``: re-raise).
+        enroll: Downloads the CA chain (and submits a test request when asked); returns what it found.
+        classify: Maps an exception of a probe and the step's id to ``(problem, detail, fix)`` (``None``:
+            re-raise).
+        client_cert: A PEM file with a TLS client certificate and key to present in the TLS steps.
         now: The local clock (for tests); default the current UTC time.
     """
     parts = urlsplit(url if "://" in url else f"https://{url}")
@@ -263,6 +273,8 @@ def run_check(
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE  # the certificate is judged by the next steps
+        if client_cert:
+            context.load_cert_chain(client_cert)
         try:
             leaf, presented = _handshake(state["addresses"], host, context, timeout)
         except (OSError, ssl.SSLError) as exc:
@@ -280,7 +292,7 @@ def run_check(
         if _self_signed(leaf):
             raise _Skip("the certificate is self-signed (next step)")
         try:
-            _handshake(state["addresses"], host, _trust_context(ca_file), timeout)
+            _handshake(state["addresses"], host, _trust_context(ca_file, client_cert), timeout)
         except ssl.SSLCertVerificationError as exc:
             presented: list[x509.Certificate] = state["presented"]
             top = presented[-1]
@@ -335,11 +347,13 @@ def run_check(
             raise _Failed(
                 f"the certificate is not yet valid: {dates}; {local}",
                 "check NTP on this machine and on the CA (clock skew), or wait until the certificate is valid",
+                "not-yet-valid",
             )
         if clock > end:
             raise _Failed(
                 f"the certificate has expired: {dates}; {local}",
                 "renew the IIS certificate and bind the new one; if it should still be valid, check NTP here",
+                "expired",
             )
         return f"{dates}; {local}"
 
@@ -347,7 +361,7 @@ def run_check(
         try:
             authenticate()
         except Exception as exc:
-            found = classify(exc)
+            found = classify(exc, "authentication")
             if found is None:
                 raise
             problem, detail, fix = found
@@ -360,7 +374,7 @@ def run_check(
         try:
             offered = list_templates()
         except Exception as exc:
-            found = classify(exc)
+            found = classify(exc, "template")
             if found is None:
                 raise
             problem, detail, fix = found
@@ -375,6 +389,16 @@ def run_check(
             )
         return f"the CA offers {template}"
 
+    def enrollment() -> str:
+        try:
+            return enroll()
+        except Exception as exc:
+            found = classify(exc, "enrollment")
+            if found is None:
+                raise
+            problem, detail, fix = found
+            raise _Failed(detail, fix, problem) from exc
+
     runners: dict[str, Callable[[], str]] = {
         "dns": dns,
         "tcp": tcp,
@@ -385,6 +409,7 @@ def run_check(
         "validity": validity,
         "authentication": authentication,
         "template": template_step,
+        "enrollment": enrollment,
     }
     stopped = False
     for step_id, title, _ in STEPS:
