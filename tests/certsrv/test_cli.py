@@ -260,8 +260,8 @@ def test_check_wrong_password(pki: TestPki) -> None:
 
 def test_check_authentication_timeout(pki: TestPki) -> None:
     with _emulator_with(pki.server) as emulator:
-        emulator.faults.auth_delay = 1.5
-        code, report = _check(emulator.url, pki.ca_bundle, "WebServer", PASSWORD, "--timeout", "0.5")
+        emulator.faults.auth_delay = 4.0
+        code, report = _check(emulator.url, pki.ca_bundle, "WebServer", PASSWORD, "--timeout", "1.5")
         emulator.faults.clear()
     assert (code, report["failed_step"], report["problem"]) == (18, "authentication", "auth-timeout")
 
@@ -269,8 +269,8 @@ def test_check_authentication_timeout(pki: TestPki) -> None:
 def test_check_enrollment_timeout_on_the_ca_chain(pki: TestPki) -> None:
     """The seed's "CES enrollment timeout": authenticated, then certnew.p7b?ReqID=CACert does not answer in time."""
     with _emulator_with(pki.server) as emulator:
-        emulator.faults.download_delay = 1.5
-        code, report = _check(emulator.url, pki.ca_bundle, "WebServer", PASSWORD, "--timeout", "0.5")
+        emulator.faults.download_delay = 4.0
+        code, report = _check(emulator.url, pki.ca_bundle, "WebServer", PASSWORD, "--timeout", "1.5")
         emulator.faults.clear()
     assert (code, report["failed_step"], report["problem"]) == (20, "enrollment", "enroll-timeout")
 
@@ -280,8 +280,8 @@ def test_check_test_enrollment(pki: TestPki) -> None:
         result = _run(_base(emulator.url, pki.ca_bundle, "--json", "check", "--template", "WebServer", "--test-enroll"))
         assert result.exit_code == 0, result.output
         assert len(emulator.ca.requests) == 1
-        emulator.faults.enroll_delay = 1.5
-        args = _base(emulator.url, pki.ca_bundle, "--json", "--timeout", "0.5", "check", "--template", "WebServer")
+        emulator.faults.enroll_delay = 4.0
+        args = _base(emulator.url, pki.ca_bundle, "--json", "--timeout", "1.5", "check", "--template", "WebServer")
         slow = _run([*args, "--test-enroll"])
         emulator.faults.clear()
     report = json.loads(slow.output)
