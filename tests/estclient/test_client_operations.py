@@ -237,8 +237,9 @@ def test_pop_linking_fails_when_every_request_gets_a_new_connection(pop_server: 
         pop_server.url, trust=anchors(pop_server), auth=("estuser", "estpwd"), pop_linking="always", limits=no_reuse
     ) as c:
         pop_server.clear_requests()
-        with pytest.raises(PopLinkingError):
+        with pytest.raises(PopLinkingError) as info:
             c.simple_enroll(CsrSpec(key, "CN=never-same-connection"))
+    assert "400" in str(info.value) and "tls-unique" in str(info.value)
     # every attempt was re-signed for its new connection and refused by the server's PoP check
     enrolls = [r for r in pop_server.requests if r.operation == "simpleenroll"]
     assert len(enrolls) == 4

@@ -256,6 +256,7 @@ class Operations:
                 requirements = read_csrattrs(prime.response)
             except EstError as exc:
                 _log.info("/csrattrs before /%s gave no requirements: %s", operation, exc.message)
+        last = ""
         for _attempt in range(MAX_RELINKS + 1):
             challenge = decide_linking(self.linking, binding, requirements) if self.linking != "never" else None
             signed = csr.build(challenge_password=challenge, requirements=requirements)
@@ -263,10 +264,16 @@ class Operations:
             after = reply.binding
             relinked = challenge is not None and after.tls_unique is not None and after.tls_unique != binding.tls_unique
             if relinked and reply.response.status >= 400:
+                # Signed for one connection, carried by another: the server cannot have verified the link.
                 _log.info("/%s went out on a new TLS connection; re-signing the CSR for it", operation)
                 binding = after
+                text = reply.response.body.decode("utf-8", "replace").strip()[:200]
+                last = f" The server's last answer: {reply.response.status} {text!r}."
                 continue
             return self._read(operation, reply.response, signed, decrypt_key)
         raise PopLinkingError(
-            f"The connection changed before each of {MAX_RELINKS + 1} attempts to send the linked CSR to /{operation}."
+            f"The TLS connection changed between signing and sending the linked CSR to /{operation} in each of "
+            f"{MAX_RELINKS + 1} attempts.{last}",
+            hint="Keep connections alive (a server or proxy that closes every connection defeats tls-unique "
+            "linking), or use pop_linking='never' if the server does not require it.",
         )
