@@ -311,3 +311,20 @@ def test_server_on_ipv6_loopback() -> None:
             cli, ["--server", f"https://[::1]:{srv.port}", "--ca-file", str(srv.ca_file), "cacerts"]
         )
         assert result.exit_code == 0, result.output
+
+
+def test_csrattrs_table_lists_the_requirements() -> None:
+    from cryptography.x509.oid import AttributeOID
+
+    from estclient._csrattrs import CsrAttribute, CsrAttrOid, CsrAttrs
+
+    attrs = CsrAttrs((CsrAttrOid(AttributeOID.CHALLENGE_PASSWORD), CsrAttribute.ec_public_key("secp384r1")))
+    with EstServer(LocalCaBackend(csr_attributes=attrs)) as srv:
+        result = est(srv, "csrattrs", user=False)
+        assert result.exit_code == 0, result.output
+        assert "1.2.840.113549.1.9.7" in result.stdout
+        assert "1.2.840.10045.2.1" in result.stdout
+        assert "PoP linking" in result.stdout
+        as_json = json.loads(est(srv, "--json", "csrattrs", user=False).stdout)
+        assert as_json["challenge_password"] is True
+        assert [i["kind"] for i in as_json["items"]] == ["oid", "attribute"]

@@ -18,6 +18,7 @@ import click
 import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from rich.console import Console
 from rich.table import Table
 
 from estclient._auth import BasicAuth, ClientCertificate, DigestAuth
@@ -249,7 +250,7 @@ def csrattrs(ctx: click.Context) -> None:
         table = Table("OID", "name", "kind")
         for item in items:
             table.add_row(item["oid"], item["name"], item["kind"])
-        stderr.print(table)
+        Console(highlight=False).print(table)  # the data: stdout
         if req.challenge_password:
             click.echo("The server wants PoP linking (challengePassword = base64(tls-unique)).")
 
