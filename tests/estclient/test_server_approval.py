@@ -84,3 +84,14 @@ def test_backend_rejections_and_failures_map_to_statuses() -> None:
         assert crash.status_code == 500
         assert "hunter2" not in crash.text
         assert post_csr(c, "simpleenroll", make_csr("fine")[1]).status_code == 200
+
+
+def test_retry_after_as_http_date() -> None:
+    import email.utils
+
+    with EstServer(manual_approval=True, retry_after=120, retry_after_as_date=True) as srv, raw_client(srv) as c:
+        response = post_csr(c, "simpleenroll", make_csr("dated")[1])
+        assert response.status_code == 202
+        when = email.utils.parsedate_to_datetime(response.headers["retry-after"])
+        assert when.tzinfo is not None
+        assert response.headers["retry-after"].endswith("GMT")

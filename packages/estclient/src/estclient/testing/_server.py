@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import email.utils
 import logging
 import re
 import shutil
@@ -163,6 +164,8 @@ class EstServer:
         labels: CA labels offered (``/.well-known/est/<label>/...``); None accepts any valid label.
         manual_approval: Hold every enrollment until the test calls ``server.approvals.approve(id)``.
         retry_after: Seconds announced in Retry-After for held requests.
+        retry_after_as_date: Send Retry-After as an HTTP-date instead of seconds (RFC 9110 allows both; libest's
+            client understands only seconds).
         protect_csrattrs: Require authentication for ``/csrattrs`` too (RFC 7030 says a server SHOULD NOT).
         shared_keys: AES keys by key identifier, for ``/serverkeygen`` requests whose CSR carries a
             DecryptKeyIdentifier (RFC 7030 §4.4.1.1). Keys encrypted to the client's own RSA key
@@ -194,6 +197,7 @@ class EstServer:
         labels: Collection[str] | None = None,
         manual_approval: bool = False,
         retry_after: int = 1,
+        retry_after_as_date: bool = False,
         protect_csrattrs: bool = False,
         shared_keys: Mapping[bytes, bytes] | None = None,
         directory: str | Path | None = None,
@@ -212,6 +216,7 @@ class EstServer:
         self.pop: PopMode = pop
         self.labels = frozenset(labels) if labels is not None else None
         self.protect_csrattrs = protect_csrattrs
+        self.retry_after_as_date = retry_after_as_date
         self.shared_keys = dict(shared_keys or {})
         self._max_tls_version = max_tls_version or (ssl.TLSVersion.TLSv1_2 if pop == "require" else None)
         if tls is None:
@@ -417,7 +422,7 @@ class EstServer:
             reply = Reply.text(400, f"{exc.message} {exc.hint}")
         except EnrollmentRejected as exc:
             _log.warning("***EST [WARNING][est_http_request]--> Enrollment failed: %s", exc.reason)
-            extra = {"Retry_After": str(exc.retry_after)} if exc.retry_after is not None else {}
+            extra = {"Retry_After": self._retry_after(exc.retry_after)} if exc.retry_after is not None else {}
             reply = Reply.text(exc.http_status, exc.reason, **extra)
         except Exception as exc:  # the backend's own failure: answer 500, never crash the connection thread
             _log.exception("***EST [ERROR][est_mg_handler]--> enrollment backend failed")
@@ -541,6 +546,11 @@ class EstServer:
         result = self.backend.enroll(csr, label=ex.label, requester=requester, renewal_of=renewal_of)
         return self._enrolled(result, requester)
 
+    def _retry_after(self, seconds: int) -> str:
+        if not self.retry_after_as_date:
+            return str(seconds)
+        return email.utils.formatdate(time.time() + seconds, usegmt=True)
+
     def _enrolled(self, result: Issued | Pending, requester: Requester) -> Reply:
         if isinstance(result, Pending):
             _log.info(
@@ -550,7 +560,7 @@ class EstServer:
                 202,
                 f"The request {result.request_id} is pending; send the same request again after "
                 f"{result.retry_after} seconds.",
-                Retry_After=str(result.retry_after),
+                Retry_After=self._retry_after(result.retry_after),
             )
         _log.info(
             "***EST [INFO][est_enroll]--> issued %s (serial %x) to %s",
