@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,7 @@ from estclient import (
     Pending,
     TrustAnchors,
 )
+from tests._support.kerberos import Kdc
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +128,18 @@ def test_each_enrollment_costs_two_iis_requests(lab_pki: LabPki, healthy: tuple[
     assert all(e.status == 200 for e in added)
 
 
+def test_concurrent_enrollments_share_the_pool_of_authenticated_connections(lab_pki: LabPki, tmp_path: Path) -> None:
+    with start_adcs(lab_pki, tmp_path) as adcs, start_ra(lab_pki, tmp_path, ra_settings(adcs, connections=3)) as ra:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            results = list(pool.map(lambda i: _enroll(lab_pki, ra, f"SEP{i:012d}"), range(18)))
+        serials = {r.certificate.serial_number for r in results}
+        ids = [r.request_id for r in adcs.emulator.ca.requests]
+        logins = adcs.emulator.access_log.count(lambda e: e.uri_stem == "/certsrv/" and e.status == 200)
+    assert len(serials) == 18
+    assert sorted(ids) == sorted(set(ids)) and len(ids) == 18
+    assert 1 <= logins <= 3  # one login per pooled connection, never one per enrollment
+
+
 def test_healthy_logs_show_no_problem(lab_pki: LabPki, healthy: tuple[LabAdcs, LabRa]) -> None:
     adcs, ra = healthy
     _enroll(lab_pki, ra, "SEP111111111111")
@@ -143,6 +158,16 @@ def test_restart_keeps_serving(lab_pki: LabPki, tmp_path: Path) -> None:
         assert ra.port == port
         _enroll(lab_pki, ra, "SEP333333333333")
         assert ra.error_log.read_text().count("CA Cert chain retrieved from CA, will be passed to EST") == 2
+
+
+@pytest.mark.kerberos
+def test_ra_logs_in_with_kerberos(lab_pki: LabPki, tmp_path: Path, kdc: Kdc) -> None:
+    with start_adcs(lab_pki, tmp_path, keytab=kdc.keytab) as adcs:
+        settings = replace(ra_settings(adcs), auth="kerberos", username=kdc.principal, password=kdc.password)
+        with start_ra(lab_pki, tmp_path, settings) as ra:
+            _enroll(lab_pki, ra, "SEP777777777777")
+        assert adcs.emulator.ca.requests[-1].requester == kdc.principal
+        assert "CA Cert chain retrieved from CA, will be passed to EST" in ra.error_log.read_text()
 
 
 def test_basic_authentication_and_its_failure(lab_pki: LabPki, tmp_path: Path) -> None:

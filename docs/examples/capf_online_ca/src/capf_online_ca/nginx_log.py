@@ -128,16 +128,13 @@ class NginxErrorLog:
             f"following URL {url}"
         )  # fmt: skip
 
-    def cacerts_ok(self, url: str, count: int) -> None:
+    def cacerts_ok(self, url: str) -> None:
         """The CA chain was fetched and handed to EST."""
         self.event(
             "info", "retrieve_cacerts", f"Secure connection to MS CertServ completed successfully using the "
             f"following URL {url}"
         )  # fmt: skip
-        self.event(
-            "info", "ra_certsrv_ca_plugin_postconf", f"CA Cert chain retrieved from CA, will be passed to EST ({count} "
-            "certificates)"
-        )  # fmt: skip
+        self.event("info", "ra_certsrv_ca_plugin_postconf", "CA Cert chain retrieved from CA, will be passed to EST")
 
     def login_failed(self, url: str, error: CertsrvError) -> None:
         """The certsrv login at start failed: the four lines of the seed."""

@@ -195,7 +195,7 @@ class AdcsBackend:
                 self.log.cacerts_failed(chain_url, exc)
                 return False
         self._chain = list(chain)
-        self.log.cacerts_ok(chain_url, len(chain))
+        self.log.cacerts_ok(chain_url)
         return True
 
     @property
