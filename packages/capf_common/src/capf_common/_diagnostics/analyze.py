@@ -717,15 +717,19 @@ def _capf_attempts(entries: Sequence[LogEntry]) -> dict[str, list[list[LogEntry]
 
 def _timelines(entries: Sequence[LogEntry], failed_lines: set[tuple[str, int]]) -> list[RequestTimeline]:
     groups: list[tuple[str, str, str | None, list[LogEntry]]] = []
-    for name, runs in _capf_attempts(entries).items():
+    for device, runs in _capf_attempts(entries).items():
         for number, run in enumerate(runs, start=1):
-            groups.append((f"capf:{name}#{number}", LogSource.CAPF, name, run))
+            groups.append((f"capf:{device}#{number}", LogSource.CAPF, device, run))
     by_key: dict[str, list[LogEntry]] = {}
+    names: dict[str, str] = {}
     for entry in entries:
+        if entry.path not in names:
+            names[entry.path] = Path(entry.path).name
+        name = names[entry.path]
         if entry.source == LogSource.NGINX:
-            key = f"nginx:{Path(entry.path).name}:{entry.connection or 'start-up'}"
+            key = f"nginx:{name}:{entry.connection or 'start-up'}"
         elif entry.source == LogSource.IIS:
-            key = f"iis:{Path(entry.path).name}:{entry.connection}"
+            key = f"iis:{name}:{entry.connection}"
         else:
             continue
         by_key.setdefault(key, []).append(entry)
@@ -756,20 +760,26 @@ def _related(windows: Mapping[str, tuple[float, float]], sources: Mapping[str, s
     so thousands of requests cost ``n log n``, not ``n²``. Windows of an hour or longer link nothing.
     """
     short = {k: (s % _HOUR, s % _HOUR + (e - s)) for k, (s, e) in windows.items() if e - s < _HOUR - 2 * _SLACK}
-    ordered = sorted(short.items(), key=lambda item: item[1][0])
-    starts = [window[0] for _, window in ordered]
-    longest = max((end - start for start, end in short.values()), default=0.0)
+    by_source: dict[str, list[tuple[str, tuple[float, float]]]] = {}
+    for key, window in short.items():
+        by_source.setdefault(sources[key], []).append((key, window))
+    indexes = {}
+    for source, items in by_source.items():
+        items.sort(key=lambda item: item[1][0])
+        longest = max(end - start for _, (start, end) in items)
+        indexes[source] = (items, [window[0] for _, window in items], longest)
     related: dict[str, list[str]] = {}
     for key, (start, end) in short.items():
         found: dict[str, None] = {}
-        for shift in (-_HOUR, 0.0, _HOUR):
-            low = bisect.bisect_left(starts, start + shift - _SLACK - longest)
-            high = bisect.bisect_right(starts, end + shift + _SLACK)
-            for other, (other_start, other_end) in ordered[low:high]:
-                if other == key or sources[other] == sources[key]:
-                    continue
-                if other_start - shift - _SLACK <= end and start <= other_end - shift + _SLACK:
-                    found[other] = None
+        for source, (items, starts, longest) in indexes.items():
+            if source == sources[key]:
+                continue
+            for shift in (-_HOUR, 0.0, _HOUR):
+                low = bisect.bisect_left(starts, start + shift - _SLACK - longest)
+                high = bisect.bisect_right(starts, end + shift + _SLACK)
+                for other, (other_start, other_end) in items[low:high]:
+                    if other_start - shift - _SLACK <= end and start <= other_end - shift + _SLACK:
+                        found[other] = None
         if found:
             related[key] = list(found)
     return related

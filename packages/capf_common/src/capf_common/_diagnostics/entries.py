@@ -95,11 +95,16 @@ def join_continuation(previous: str, continuation: str) -> str:
     return f"{previous} {piece}"
 
 
-_DEVICE_TAGGED = re.compile(r"\b\d+:((?:SEP|ATA)[0-9A-F]{12}|(?:CSF|BOT|TCT|TAB)[A-Z0-9._-]{1,12}):", re.IGNORECASE)
-_DEVICE_ANY = re.compile(r"(?<![A-Za-z0-9])((?:SEP|ATA)[0-9A-F]{12})(?![0-9A-Fa-f])", re.IGNORECASE)
+_DEVICE = re.compile(
+    r"\b\d+:(?P<tagged>(?:SEP|ATA)[0-9A-F]{12}|(?:CSF|BOT|TCT|TAB)[A-Z0-9._-]{1,12}):"
+    r"|(?<![A-Za-z0-9])(?P<mac>(?:SEP|ATA)[0-9A-F]{12})(?![0-9A-Fa-f])",
+    re.IGNORECASE,
+)
 
 
 def find_device(text: str) -> str | None:
-    """The device name an entry talks about (``2:SEP…:`` first, then any ``SEP``/``ATA`` + MAC), upper case."""
-    match = _DEVICE_TAGGED.search(text) or _DEVICE_ANY.search(text)
-    return match.group(1).upper() if match else None
+    """The first device name an entry mentions (``2:NAME:`` as CAPF tags it, or ``SEP``/``ATA`` + MAC), upper case."""
+    match = _DEVICE.search(text)
+    if match is None:
+        return None
+    return (match.group("tagged") or match.group("mac")).upper()
