@@ -24,7 +24,7 @@ from capf_online_ca.adcs import RA_TEMPLATE, LabAdcs, start_adcs
 from capf_online_ca.faults import FAULTS, LabFault, UnknownFaultError, get_fault
 from capf_online_ca.nginx_log import curl_error
 from capf_online_ca.pki import LabPki
-from capf_online_ca.ra import LabRa, ra_settings, start_ra
+from capf_online_ca.ra import LabRa, certsrv_check_arguments, ra_settings, start_ra
 from capf_online_ca.ra_backend import AdcsSettings
 from certsrv import NameResolutionError, UntrustedServerChainError
 from certsrv._cli_app import cli as certsrv_cli
@@ -70,12 +70,9 @@ def _enroll(pki: LabPki, ra: LabRa, name: str) -> EnrollResult:
     return result
 
 
-def _check(adcs: LabAdcs, settings: AdcsSettings, fault: LabFault | None) -> dict[str, object]:
-    args = ["--url", settings.url, "--auth", "ntlm", "--user", settings.username, "--ca-file", str(adcs.trust_file)]
-    if fault is not None and fault.check_timeout is not None:
-        args += ["--timeout", str(fault.check_timeout)]
-    args += ["--json", "check", "--template", settings.template, *(fault.check_args if fault else ())]
-    result = CliRunner().invoke(certsrv_cli, args, env={"CERTSRV_PASSWORD": settings.password})
+def _check(settings: AdcsSettings, fault: LabFault | None) -> dict[str, object]:
+    args, env = certsrv_check_arguments(settings, fault)
+    result = CliRunner().invoke(certsrv_cli, args, env=env)
     data: dict[str, object] = json.loads(result.output)
     return data
 
@@ -146,7 +143,7 @@ def test_healthy_logs_show_no_problem(lab_pki: LabPki, healthy: tuple[LabAdcs, L
     report = analyze([ra.error_log, adcs.iis_log])
     assert report.problems == ()
     assert report.verdict == "healthy"
-    assert _check(adcs, ra.settings, None)["ok"] is True
+    assert _check(ra.settings, None)["ok"] is True
     assert adcs.password not in ra.error_log.read_text()
 
 
@@ -221,7 +218,7 @@ def test_fault_is_logged_and_named_by_both_diagnostics(lab_pki: LabPki, tmp_path
         log = ra.error_log.read_text()
         report = analyze([ra.error_log, adcs.iis_log])
         assert report.problems == (fault.analyzer_problem,), report.problems
-        check = _check(adcs, settings, fault)
+        check = _check(settings, fault)
     assert check["problem"] == fault.check_problem
     if name in ("template-typo", "enroll-timeout"):
         assert "CA Cert chain retrieved from CA, will be passed to EST" in log  # the start-up worked

@@ -28,7 +28,7 @@ from capf_online_ca.pki import LabPki
 from capf_online_ca.ra_backend import AdcsBackend, AdcsSettings
 from estclient.testing import EstServer, TlsIdentity
 
-__all__ = ["ERROR_LOG_NAME", "LabRa", "ra_settings", "start_ra"]
+__all__ = ["ERROR_LOG_NAME", "LabRa", "certsrv_check_arguments", "ra_settings", "start_ra"]
 
 #: The RA's log file name in the lab folder (CiscoRA: /usr/local/thirdparty/nginx/install/logs/error.log).
 ERROR_LOG_NAME = "error.log"
@@ -73,6 +73,28 @@ def ra_settings(
         auth_timeout=fault.ra_auth_timeout or settings.auth_timeout,
         enroll_timeout=fault.ra_enroll_timeout or settings.enroll_timeout,
     )
+
+
+def certsrv_check_arguments(settings: AdcsSettings, fault: LabFault | None = None) -> tuple[list[str], dict[str, str]]:
+    """The ``certsrv`` arguments and environment that check the RA's AD CS configuration (``certsrv check``).
+
+    The check then walks the seed's common problems with the RA's URL, account, trust store and template; for a
+    timeout fault it gets the fault's short ``--timeout``, for the enrollment timeout ``--test-enroll``.
+
+    Args:
+        settings: The RA's AD CS settings.
+        fault: The lab fault being reproduced, if any.
+
+    Returns:
+        ``(arguments, environment)``: run ``certsrv *arguments`` with the environment added (the password goes
+        there, ``CERTSRV_PASSWORD``, never on the command line). The output is JSON.
+    """
+    args = ["--url", settings.url, "--auth", settings.auth, "--user", settings.username]
+    args += ["--ca-file", str(settings.trust_file)]
+    if fault is not None and fault.check_timeout is not None:
+        args += ["--timeout", str(fault.check_timeout)]
+    args += ["--json", "check", "--template", settings.template, *(fault.check_args if fault else ())]
+    return args, {"CERTSRV_PASSWORD": settings.password}
 
 
 class LabRa:
