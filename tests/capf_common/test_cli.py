@@ -176,3 +176,14 @@ def test_ctl_show_bad_signature_exits_1_and_malformed_exits_3(
     result = runner.invoke(cli, ["ctl", "show", str(broken)])
     assert result.exit_code == 3
     assert "at byte" in result.output
+
+
+def test_logs_analyze_reads_the_files_of_a_folder(runner: CliRunner, tmp_path: Path) -> None:
+    for name in ("capf_ces_failure.txt", "nginx_auth_timeout.log", "iis_lsc_install.log"):
+        (tmp_path / name).write_bytes((DATA / name).read_bytes())
+    (tmp_path / "notes.md").write_text("not a log")
+    result = runner.invoke(cli, ["logs", "analyze", "--json", str(tmp_path)])
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    assert set(data["problems"]) == {"ssl-read-error", "auth-timeout"}
+    assert {f["source"] for f in data["files"]} == {"capf", "nginx", "iis", None}

@@ -77,18 +77,25 @@ def logs() -> None:
 
 
 @logs.command("analyze")
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--timeline", is_flag=True, help="Also print the timeline per device and per request.")
 def logs_analyze(files: tuple[Path, ...], as_json: bool, timeline: bool) -> None:
     """Name the common problems the log FILES show, with evidence lines and the fix.
 
     FILES may mix CAPF traces (capf*.txt), CiscoRA/nginx error.log files and IIS W3C logs (u_ex*.log); the kind
-    of each is detected from its content. Exit code 0 when the logs look healthy, 1 when a problem was found,
-    3 when a file cannot be read or holds no known log format.
+    of each is detected from its content. A folder stands for the files directly in it (files in no known log
+    format are listed and skipped). Exit code 0 when the logs look healthy, 1 when a problem was found, 3 when a
+    file cannot be read or no file holds a known log format.
     """
+    paths: list[Path] = []
+    for path in files:
+        if path.is_dir():
+            paths.extend(sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")))
+        else:
+            paths.append(path)
     try:
-        report = analyze(files)
+        report = analyze(paths)
     except CapfError as exc:
         _fail(exc)
     if as_json:
