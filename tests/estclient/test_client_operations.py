@@ -153,16 +153,19 @@ def test_digest_authentication() -> None:
 
 
 def test_reenroll_with_the_certificate_being_renewed(server: EstServer, client: EstClient) -> None:
-    key, csr = new_csr("renew-me")
-    first = client.simple_enroll(csr)
+    key = ec.generate_private_key(ec.SECP256R1())
+    first = client.simple_enroll(CsrSpec(key, "CN=renew-me", sans=("renew-me.example.test",)))
     assert isinstance(first, EnrollResult)
     credential = ClientCertificate(first.certificate, key)
     assert "renew-me" in repr(credential) and "PRIVATE" not in repr(credential)
     with EstClient(server.url, trust=anchors(server), client_certificate=credential) as tls_client:
         server.clear_requests()
-        renewed = tls_client.simple_reenroll(CsrSpec(key, csr.subject))
+        # no subject given: the client takes subject and subjectAltName from the certificate being renewed
+        renewed = tls_client.simple_reenroll(CsrSpec(key))
     assert isinstance(renewed, EnrollResult)
     assert renewed.certificate.subject == first.certificate.subject
+    san = renewed.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["renew-me.example.test"]
     assert renewed.certificate.serial_number != first.certificate.serial_number
     assert server.requests[-1].operation == "simplereenroll"
     assert server.requests[-1].client_certificate == first.certificate

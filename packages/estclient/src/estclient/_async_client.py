@@ -254,7 +254,8 @@ class AsyncEstClient:
         certificate (``client_certificate=``), as RFC 7030 §3.3.2 asks.
 
         Args:
-            csr: A signed request, or a :class:`CsrSpec` (same key: renew; new key: rekey).
+            csr: A signed request, or a :class:`CsrSpec` (same key: renew; new key: rekey); a spec without a
+                subject takes the client certificate's subject and subjectAltName.
             label: CA label for this call (default: the client's).
             wait: On HTTP 202, wait and ask again (at most ``max_retries`` times).
             max_retries: How many times to ask again when ``wait`` is set.

@@ -114,6 +114,7 @@ def _settings(
         linking=pop_linking,
         max_retry_wait=max_retry_wait,
         has_credentials=auth is not None or (client_certificate is not None and not trust.is_bootstrap),
+        current_certificate=client_certificate.certificate if client_certificate is not None else None,
     )
     checks = ServerChecks(trust, context, may_probe=proxy is None)
     return _Settings(f"https://{host}{port}", root, context, checks, auth, timeout, operations)
@@ -341,7 +342,8 @@ class EstClient:
         certificate (``client_certificate=``), as RFC 7030 §3.3.2 asks.
 
         Args:
-            csr: A signed request, or a :class:`CsrSpec` (same key: renew; new key: rekey).
+            csr: A signed request, or a :class:`CsrSpec` (same key: renew; new key: rekey); a spec without a
+                subject takes the client certificate's subject and subjectAltName.
             label: CA label for this call (default: the client's).
             wait: On HTTP 202, wait and ask again (at most ``max_retries`` times).
             max_retries: How many times to ask again when ``wait`` is set.

@@ -9,6 +9,7 @@ logic (PoP linking and re-signing, 202 waiting, bootstrap rules) exists once.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -89,6 +90,8 @@ class Operations:
         linking: The PoP linking mode.
         max_retry_wait: The longest single Retry-After wait ``wait=True`` sleeps; longer ones return Pending.
         has_credentials: Whether the client was given HTTP credentials (for error hints).
+        current_certificate: The TLS client certificate, if any: a ``/simplereenroll`` :class:`CsrSpec` without
+            a subject takes this certificate's subject and subjectAltName (RFC 7030 §4.2.2).
     """
 
     def __init__(
@@ -100,6 +103,7 @@ class Operations:
         linking: LinkingMode = "auto",
         max_retry_wait: float = 300.0,
         has_credentials: bool = False,
+        current_certificate: x509.Certificate | None = None,
     ) -> None:
         self.trust = trust
         self.root = root
@@ -107,6 +111,7 @@ class Operations:
         self.linking: LinkingMode = linking
         self.max_retry_wait = max_retry_wait
         self.has_credentials = has_credentials
+        self.current_certificate = current_certificate
 
     # -- helpers ----------------------------------------------------------------------------------------------
 
@@ -246,6 +251,8 @@ class Operations:
         if not isinstance(csr, CsrSpec):
             reply = yield from self._exchange(self._request_for(operation, csr, label, request_id))
             return self._read(operation, reply.response, csr if not isinstance(csr, bytes) else None, decrypt_key)
+        if operation == "simplereenroll" and csr.subject is None and self.current_certificate is not None:
+            csr = _same_identity(csr, self.current_certificate)
         requirements: CsrAttrs | None = None
         binding = TlsBinding(None, None)
         if self.linking != "never" or csr.apply_server_requirements:
@@ -277,3 +284,13 @@ class Operations:
             hint="Keep connections alive (a server or proxy that closes every connection defeats tls-unique "
             "linking), or use pop_linking='never' if the server does not require it.",
         )
+
+
+def _same_identity(spec: CsrSpec, current: x509.Certificate) -> CsrSpec:
+    """The spec with the subject and subjectAltName of the certificate being renewed (RFC 7030 §4.2.2)."""
+    try:
+        san = current.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        san = None
+    sans = tuple(spec.sans) if spec.sans or san is None else tuple(san)
+    return dataclasses.replace(spec, subject=current.subject, sans=sans)
