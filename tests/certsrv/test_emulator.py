@@ -250,3 +250,34 @@ def test_no_delta_crl_when_disabled() -> None:
         assert "var nRenewals=0;" in page
         assert "CERTSRV_E_PROPERTY_EMPTY" in client.get("/certcrl.crl?Type=delta&Enc=bin").text
         assert client.get("/certcrl.crl?Type=base&Enc=bin").headers["content-type"] == "application/pkix-crl"
+
+
+def test_concurrent_clients_over_http() -> None:
+    """Several kept-alive NTLM clients enrolling at once: every request issued, ids unique, every response logged."""
+    results: list[int] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    with AdcsEmulator(users=USERS, templates=TEMPLATES) as emulator:
+
+        def worker() -> None:
+            try:
+                with client_for(emulator, NtlmAuth(ALICE, PASSWORD)) as client:
+                    for _ in range(4):
+                        page = client.post("/certfnsh.asp", data=submit_form("WebServer")).text
+                        request_id = issued_request_id(page)
+                        assert client.get(f"/certnew.cer?ReqID={request_id}&Enc=bin").status_code == 200
+                        with lock:
+                            results.append(request_id)
+            except BaseException as exc:  # surfaced by the assertion below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        log = emulator.access_log
+    assert not errors, errors
+    assert sorted(results) == list(range(1, 17))
+    assert log.count(lambda e: e.status == 200) == 32
+    assert log.count(lambda e: e.status == 401) == 8  # one NTLM handshake (two 401s) per connection
