@@ -14,25 +14,24 @@ requests per certificate. Usage: ``uv run python benchmarks/certsrv_enroll.py [E
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import ssl
 import sys
 import tempfile
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: benchmarks/ and tests/
 
 import httpx
-import spnego
 from benchmarks._common import Measurement, measure, print_table
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from tests.certsrv._emulator_helpers import CurlLikeNtlm  # NTLM as the seed's RA (curl) sends it
 
 from certsrv import CertsrvClient, Issued
 from certsrv.testing import AdcsEmulator, CertificateTemplate
@@ -54,25 +53,6 @@ class Row:
     def per_cert(self) -> float:
         """HTTP requests per issued certificate."""
         return self.requests / self.issued if self.issued else float("nan")
-
-
-class CurlLikeNtlm(httpx.Auth):
-    """NTLM as the seed's RA (curl) sends it: the NEGOTIATE message rides on the first request."""
-
-    def __init__(self, username: str, password: str) -> None:
-        self.username = username
-        self.password = password
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        """NEGOTIATE with the request, AUTHENTICATE after the 401 CHALLENGE, on the same connection."""
-        context = spnego.client(self.username, self.password, protocol="ntlm")
-        request.headers["Authorization"] = "NTLM " + base64.b64encode(context.step() or b"").decode()
-        response = yield request
-        tokens = [v[5:] for v in response.headers.get_list("www-authenticate") if v.startswith("NTLM ")]
-        if response.status_code == 401 and tokens:
-            answer = context.step(base64.b64decode(tokens[0])) or b""
-            request.headers["Authorization"] = "NTLM " + base64.b64encode(answer).decode()
-            yield request
 
 
 def make_csrs(count: int) -> list[str]:
