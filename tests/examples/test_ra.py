@@ -220,8 +220,20 @@ def test_fault_is_logged_and_named_by_both_diagnostics(lab_pki: LabPki, tmp_path
         assert report.problems == (fault.analyzer_problem,), report.problems
         check = _check(settings, fault)
     assert check["problem"] == fault.check_problem
-    if name in ("template-typo", "enroll-timeout"):
+    if name == "template-typo":
         assert "CA Cert chain retrieved from CA, will be passed to EST" in log  # the start-up worked
+    elif name == "enroll-timeout":  # the login worked, the CA chain did not come in time: the seed's excerpt
+        assert "login_to_certsrv_ca: Secure connection to MS CertServ completed successfully" in log
+        assert (
+            "nginx: [warn] retrieve_cacerts: Curl request failed with return code 28 (Operation timed out after 500 "
+            "milliseconds with 0 bytes received)"
+        ) in log
+        assert (
+            f"nginx: [warn] retrieve_cacerts: URL used: {settings.url}/certnew.p7b?ReqID=CACert&Renewal=0&Enc=bin"
+            in log
+        )
+        assert "nginx: [warn] ra_certsrv_ca_plugin_postconf: Unable to retrieve CA Cert chain from CA" in log
+        assert "ra_certsrv_enroll: URL used:" in log  # and the enrollment itself timed out too
     else:
         assert "ra_certsrv_ca_plugin_postconf: Unable to retrieve CA Cert chain from CA" in log
         assert f"nginx: [warn] login_to_certsrv_ca: URL used: {settings.url}" in log

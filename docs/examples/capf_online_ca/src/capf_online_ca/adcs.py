@@ -147,7 +147,11 @@ def start_adcs(
         tls_key_file=identity.key_path,
         log_file=iis_log,
         workdir=folder / "adcs",
-        faults=Faults(auth_delay=fault_settings.auth_delay, enroll_delay=fault_settings.enroll_delay),
+        faults=Faults(
+            auth_delay=fault_settings.auth_delay,
+            enroll_delay=fault_settings.enroll_delay,
+            download_delay=fault_settings.download_delay,
+        ),
     )
     emulator.start()
     return LabAdcs(emulator, host, RA_USER, secret, RA_TEMPLATE, iis_log, pki.trust_bundle)

@@ -34,8 +34,10 @@ class LabFault:
         template: The template the RA asks for instead of the published one (``None``: the published one).
         auth_delay: Seconds AD CS waits before each authentication challenge (401).
         enroll_delay: Seconds AD CS waits before answering a submitted request (certfnsh.asp).
+        download_delay: Seconds AD CS waits before sending certificates and chains (certnew.cer, certnew.p7b).
         ra_auth_timeout: The RA's authentication time limit (``None``: the RA's default).
         ra_enroll_timeout: The RA's enrollment time limit (``None``: the RA's default).
+        ra_retrieval_timeout: The RA's time limit for certificates and the CA chain (``None``: the RA's default).
         analyzer_problem: The problem id ``capf_common.analyze`` names for the RA's error.log and the IIS log.
         check_problem: The problem ``certsrv check`` names (its ``template`` stands for ``template-typo``), or
             ``None`` when the check cannot see the fault.
@@ -52,8 +54,10 @@ class LabFault:
     template: str | None = None
     auth_delay: float = 0.0
     enroll_delay: float = 0.0
+    download_delay: float = 0.0
     ra_auth_timeout: float | None = None
     ra_enroll_timeout: float | None = None
+    ra_retrieval_timeout: float | None = None
     analyzer_problem: str = ""
     check_problem: str | None = None
     check_timeout: float | None = None
@@ -125,9 +129,12 @@ FAULTS: Mapping[str, LabFault] = MappingProxyType(
             LabFault(
                 "enroll-timeout",
                 8,
-                "AD CS answers a submitted request after 1.5 s; the RA allows 0.5 s for enrollment.",
+                "After the login AD CS answers slowly (1.5 s) for the CA chain and for submitted requests; the RA "
+                "allows 0.5 s (the seed's excerpt shows the CA chain request at start-up timing out).",
                 enroll_delay=_LONG_DELAY,
+                download_delay=_LONG_DELAY,
                 ra_enroll_timeout=_SHORT_LIMIT,
+                ra_retrieval_timeout=_SHORT_LIMIT,
                 analyzer_problem="enroll-timeout",
                 check_problem="enroll-timeout",
                 check_timeout=_SHORT_LIMIT,

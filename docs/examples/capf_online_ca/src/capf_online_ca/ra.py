@@ -40,6 +40,7 @@ def ra_settings(
     *,
     auth_timeout: float = 10.0,
     enroll_timeout: float = 30.0,
+    retrieval_timeout: float = 30.0,
     connections: int = 4,
 ) -> AdcsSettings:
     """The RA's AD CS settings for the lab's AD CS, with a fault's misconfiguration and time limits applied.
@@ -49,6 +50,7 @@ def ra_settings(
         fault: The lab fault (its CA host, template and RA time limits win over the arguments).
         auth_timeout: Seconds for each authentication round trip.
         enroll_timeout: Seconds to wait for the answer to a submitted request.
+        retrieval_timeout: Seconds to wait for certificates and the CA chain.
         connections: Authenticated connections the RA keeps to AD CS.
 
     Returns:
@@ -62,6 +64,7 @@ def ra_settings(
         trust_file=adcs.trust_file,
         auth_timeout=auth_timeout,
         enroll_timeout=enroll_timeout,
+        retrieval_timeout=retrieval_timeout,
         connections=connections,
     )
     if fault is None:
@@ -72,6 +75,7 @@ def ra_settings(
         template=fault.template or settings.template,
         auth_timeout=fault.ra_auth_timeout or settings.auth_timeout,
         enroll_timeout=fault.ra_enroll_timeout or settings.enroll_timeout,
+        retrieval_timeout=fault.ra_retrieval_timeout or settings.retrieval_timeout,
     )
 
 
