@@ -9,7 +9,8 @@ that the CPU time measured here is the client's alone. Every run sends pre-made 
 * (c) a new ``EstClient`` per enrollment: a new TLS connection (and TLS context) each time, as a CLI process
   does (without the interpreter start-up, which would only widen the gap). This is the baseline.
 
-It prints the ratios of (a) and (b) to (c); the target is (a) >= 3x (c).
+It prints the ratios of (a) and (b) to (c); the target is (a) >= 3x (c). For reference it also runs (d): the
+``est enroll`` command as one process per enrollment (a few runs; interpreter start-up and imports included).
 Usage: ``uv run python benchmarks/est_enroll.py [ENROLLMENTS]`` (default 200).
 """
 
@@ -17,8 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import resource
+import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -35,6 +40,7 @@ from estclient import AsyncEstClient, BasicAuth, EnrollResult, EstClient, TrustA
 
 USER, PASSWORD = "bench", "bench-password"
 CONCURRENCY = 8
+CLI_RUNS = 10  # est processes are slow to start: a few suffice
 TARGET_RATIO = 3.0
 
 
@@ -94,6 +100,26 @@ def new_connection_each(url: str, ca_file: str, csrs: list[x509.CertificateSigni
             _check(client.simple_enroll(csr))
 
 
+def cli_processes(url: str, ca_file: str, count: int) -> Measurement:
+    """(d) For reference: ``est enroll`` as a new process per enrollment (interpreter start-up included).
+
+    The CPU time counted is the child processes' (RUSAGE_CHILDREN).
+    """
+    code = "import sys; from estclient._cli import main; sys.exit(main())"
+    env = {**os.environ, "EST_PASSWORD": PASSWORD}
+    with tempfile.TemporaryDirectory() as folder:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        for i in range(count):
+            args = ["--server", url, "--ca-file", ca_file, "--user", USER, "enroll", "--new-key", "ec:P-256"]
+            args += ["--subject", f"CN=cli-{i}", "--key-out", f"{folder}/{i}.key", "-o", f"{folder}/{i}.pem"]
+            subprocess.run([sys.executable, "-c", code, *args], env=env, check=True, capture_output=True)
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return Measurement("(d) est enroll, one process each (reference)", count, wall, cpu)
+
+
 def main(count: int) -> None:
     """Run the three measurements and print them with the ratios to the baseline."""
     ctx = multiprocessing.get_context("spawn")
@@ -121,11 +147,12 @@ def main(count: int) -> None:
         a = timed("(a) EstClient, one connection", lambda: one_client(url, trust, csrs_a))
         b = timed(f"(b) AsyncEstClient, concurrency {CONCURRENCY}", lambda: async_client(url, trust, csrs_b))
         c = timed("(c) new connection per enrollment", lambda: new_connection_each(url, ca_file, csrs_c))
+        d = cli_processes(url, ca_file, min(count, CLI_RUNS))
     finally:
         parent.send("stop")
         process.join(10)
     print(f"{count} enrollments per run, TLS + HTTP Basic, server in a separate process")
-    print_table([a, b, c], c)
+    print_table([a, b, c, d], c)
     ratio_a = a.per_second / c.per_second
     ratio_b = b.per_second / c.per_second
     verdict = "met" if ratio_a >= TARGET_RATIO else "NOT met"
