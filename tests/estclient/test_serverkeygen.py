@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from estclient import (
     MalformedResponseError,
@@ -20,7 +20,7 @@ from estclient import (
     parse_serverkeygen_response,
 )
 from estclient._serverkeygen import parse_multipart
-from tests._support.pki import Credential, TestPki
+from tests._support.pki import Credential, TestPki, issue
 
 
 def _pem_body(der: bytes) -> bytes:
@@ -121,9 +121,23 @@ def test_encrypted_with_a_shared_aes_key(pki: TestPki) -> None:
         parse_serverkeygen_response(content_type, body, decrypt_key=os.urandom(32))
 
 
-def test_cannot_encrypt_to_an_ec_certificate(pki: TestPki) -> None:
-    with pytest.raises(ServerKeyGenError, match="RSA only"):
-        build_serverkeygen_response(pki.client.key, pki.client.cert, encrypt_to=pki.client.cert)
+def test_encrypted_to_the_clients_ec_certificate_by_key_agreement(pki: TestPki) -> None:
+    content_type, body = build_serverkeygen_response(
+        pki.client_rsa.key, pki.client_rsa.cert, encrypt_to=pki.client.cert
+    )
+    result = parse_serverkeygen_response(content_type, body, decrypt_key=_ec(pki.client))
+    assert result.encrypted and result.certificate == pki.client_rsa.cert
+    with pytest.raises(ServerKeyGenError, match="EC key"):
+        parse_serverkeygen_response(content_type, body, decrypt_key=ec.generate_private_key(ec.SECP256R1()))
+    with pytest.raises(ServerKeyGenError):  # an RSA key cannot open a key-agreement envelope
+        parse_serverkeygen_response(content_type, body, decrypt_key=_rsa(pki.client_rsa))
+
+
+def test_cannot_encrypt_to_an_ed25519_certificate(pki: TestPki) -> None:
+    edkey = ed25519.Ed25519PrivateKey.generate()
+    cert = issue("ed", issuer=pki.intermediate, key=edkey).cert  # type: ignore[arg-type]
+    with pytest.raises(ServerKeyGenError, match="RSA or EC keys only"):
+        build_serverkeygen_response(pki.client.key, pki.client.cert, encrypt_to=cert)
 
 
 def test_key_that_does_not_match_the_certificate(pki: TestPki) -> None:
@@ -170,12 +184,14 @@ def test_key_part_that_is_not_a_key(pki: TestPki) -> None:
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is not installed")
-def test_openssl_decrypts_our_envelope(pki: TestPki, tmp_path: Path) -> None:
-    content_type, body = build_serverkeygen_response(pki.client.key, pki.client.cert, encrypt_to=pki.client_rsa.cert)
+@pytest.mark.parametrize("recipient", ["client_rsa", "client"], ids=["rsa-key-transport", "ec-key-agreement"])
+def test_openssl_decrypts_our_envelope(pki: TestPki, tmp_path: Path, recipient: str) -> None:
+    cred: Credential = getattr(pki, recipient)
+    content_type, body = build_serverkeygen_response(pki.server.key, pki.server.cert, encrypt_to=cred.cert)
     key_part = next(p for p in parse_multipart(content_type, body) if p[1].get("smime-type") == "server-generated-key")
     envelope = tmp_path / "key.p7m"
     envelope.write_bytes(base64.b64decode(key_part[2]))
-    assert pki.client_rsa.cert_path is not None and pki.client_rsa.key_path is not None
+    assert cred.cert_path is not None and cred.key_path is not None
     out = subprocess.run(
         [
             "openssl",
@@ -186,9 +202,9 @@ def test_openssl_decrypts_our_envelope(pki: TestPki, tmp_path: Path) -> None:
             "-in",
             str(envelope),
             "-recip",
-            str(pki.client_rsa.cert_path),
+            str(cred.cert_path),
             "-inkey",
-            str(pki.client_rsa.key_path),
+            str(cred.key_path),
             "-binary",
         ],
         capture_output=True,
@@ -196,7 +212,7 @@ def test_openssl_decrypts_our_envelope(pki: TestPki, tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr.decode()
     # The decrypted content is the SignedData holding the key package; it contains the PKCS#8 key.
-    assert _key_der(pki.client) in out.stdout
+    assert _key_der(pki.server) in out.stdout
 
 
 def _rsa(cred: Credential) -> rsa.RSAPrivateKey:
@@ -207,3 +223,24 @@ def _rsa(cred: Credential) -> rsa.RSAPrivateKey:
 def _ec(cred: Credential) -> ec.EllipticCurvePrivateKey:
     assert isinstance(cred.key, ec.EllipticCurvePrivateKey)
     return cred.key
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is not installed")
+@pytest.mark.parametrize("recipient", ["client_rsa", "client"], ids=["rsa-key-transport", "ec-key-agreement"])
+def test_we_decrypt_an_openssl_envelope(pki: TestPki, tmp_path: Path, recipient: str) -> None:
+    cred: Credential = getattr(pki, recipient)
+    assert cred.cert_path is not None
+    plain = tmp_path / "key.der"
+    plain.write_bytes(_key_der(pki.server))
+    out = subprocess.run(
+        ["openssl", "cms", "-encrypt", "-binary", "-aes256", "-outform", "DER", "-in", str(plain), str(cred.cert_path)],
+        capture_output=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr.decode()
+    body = _rfc_shaped(
+        ("application/pkcs7-mime; smime-type=server-generated-key", _pem_body(out.stdout)),
+        ("application/pkcs7-mime; smime-type=certs-only", _certs(pki.server)),
+    )
+    result = parse_serverkeygen_response(CT, body, decrypt_key=cred.key)
+    assert result.encrypted and result.certificate == pki.server.cert

@@ -226,3 +226,13 @@ def test_regression_certificate_with_an_unknown_key_type(pki: TestPki) -> None:
     parsed = parse_certs_only(build_certs_only([x509.load_der_x509_certificate(odd)]))
     assert parsed.certificate_for_key(pki.client.key.public_key()) is None
     assert rollover_roles([*parsed.certificates, pki.root.cert, pki.root.cert]) == {}
+
+
+def test_regression_certificate_with_an_invalid_version(pki: TestPki) -> None:
+    # Found by the property test: cryptography raises InvalidVersion (not a ValueError) for version 6.
+    der = bytearray(build_certs_only([pki.client.cert]))
+    version = bytes.fromhex("a003020102")  # [0] EXPLICIT INTEGER 2 (v3)
+    at = bytes(der).index(version)
+    der[at + 4] = 6
+    with pytest.raises(EstError, match="does not parse"):
+        parse_certs_only(bytes(der))

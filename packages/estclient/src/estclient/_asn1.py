@@ -713,6 +713,8 @@ class RecipientParts:
     key_encryption_algorithm: str = ""
     key_encryption_parameters: bytes | None = None
     encrypted_key: bytes = b""
+    originator_point: bytes | None = None  # kari: the originator's ephemeral EC public key (encoded point)
+    ukm: bytes | None = None  # kari: user keying material
 
 
 @dataclass(frozen=True)
@@ -762,6 +764,8 @@ def enveloped_data_decode(der: bytes) -> EnvelopedParts:
                         encrypted_key=bytes(chosen["encrypted_key"].native),
                     )
                 )
+            elif ri.name == "kari":
+                recipients.extend(_kari_decode(bytes(chosen.dump(force=False))))
             else:
                 recipients.append(RecipientParts(str(ri.name)))
         eci = ed["encrypted_content_info"]
@@ -784,6 +788,87 @@ def enveloped_data_decode(der: bytes) -> EnvelopedParts:
     return _guard("EnvelopedData", run)
 
 
+def _kari_decode(der: bytes) -> list[RecipientParts]:
+    """Take a KeyAgreeRecipientInfo apart (one RecipientParts per RecipientEncryptedKey)."""
+    head = _peek(der)
+    items = _children(head.contents)
+    if len(items) < 4:
+        raise Asn1Error("KeyAgreeRecipientInfo is too short")
+    originator = _peek(items[1])
+    point = None
+    inner = _children(originator.contents)
+    if inner:
+        key = _peek(inner[0])
+        if key.class_ == 2 and key.tag == 1:  # originatorKey [1] OriginatorPublicKey
+            parts = _children(key.contents)
+            if len(parts) == 2:
+                bits = _peek(parts[1])
+                if bits.tag != 3 or not bits.contents:
+                    raise Asn1Error("originator public key is not a BIT STRING")
+                point = bits.contents[1:]
+    rest = items[2:]
+    ukm = None
+    if rest and _peek(rest[0]).class_ == 2:
+        ukm = der_to_octets(_children(_peek(rest[0]).contents)[0])
+        rest = rest[1:]
+    if len(rest) != 2:
+        raise Asn1Error("KeyAgreeRecipientInfo has the wrong number of fields")
+    kea_oid, kea_params = algorithm_identifier(rest[0])
+    out = []
+    for rek in _children(_peek(rest[1]).contents):
+        fields = _children(_peek(rek).contents)
+        if len(fields) != 2:
+            raise Asn1Error("RecipientEncryptedKey needs rid and encryptedKey")
+        rid = _peek(fields[0])
+        issuer_der = serial = ski = None
+        if rid.class_ == 0 and rid.tag == 16:
+            name, number = _children(rid.contents)
+            issuer_der, serial = name, der_to_int(number)
+        elif rid.class_ == 2 and rid.tag == 0:
+            ski = der_to_octets(_children(rid.contents)[0])
+        out.append(
+            RecipientParts(
+                "kari",
+                issuer_der=issuer_der,
+                serial=serial,
+                ski=ski,
+                key_encryption_algorithm=kea_oid,
+                key_encryption_parameters=kea_params,
+                encrypted_key=der_to_octets(fields[1]),
+                originator_point=point,
+                ukm=ukm,
+            )
+        )
+    return out
+
+
+def kari_encode(
+    *,
+    originator_point: bytes,
+    key_encryption_algorithm: str,
+    wrap_algorithm: str,
+    issuer_der: bytes,
+    serial: int,
+    encrypted_key: bytes,
+) -> bytes:
+    """Encode a RecipientInfo kari (RFC 5652 §6.2.2) with an ephemeral EC originator key (RFC 5753 §3.1.1)."""
+    originator_key = _tlv(0xA1, _algorithm_der("1.2.840.10045.2.1", None) + _tlv(0x03, b"\x00" + originator_point))
+    kea = _algorithm_der(key_encryption_algorithm, _algorithm_der(wrap_algorithm, None))
+    rid = _tlv(0x30, issuer_der + int_to_der(serial))
+    rek = _tlv(0x30, rid + octets_to_der(encrypted_key))
+    body = int_to_der(3) + _tlv(0xA0, originator_key) + kea + _tlv(0x30, rek)
+    return _tlv(0xA1, body)
+
+
+def ecc_cms_shared_info(wrap_algorithm: str, ukm: bytes | None, key_bits: int) -> bytes:
+    """ECC-CMS-SharedInfo (RFC 5753 §7.2), the KDF input naming the wrap algorithm and the key length."""
+    body = _algorithm_der(wrap_algorithm, None)
+    if ukm is not None:
+        body += _tlv(0xA0, octets_to_der(ukm))
+    body += _tlv(0xA2, octets_to_der(key_bits.to_bytes(4, "big")))
+    return _tlv(0x30, body)
+
+
 def _iv_from_any(der: bytes) -> bytes | None:
     try:
         return der_to_octets(der)
@@ -795,7 +880,7 @@ def _iv_from_any(der: bytes) -> bytes | None:
 class RecipientInput:
     """What :func:`enveloped_data_encode` needs for one recipient (key already encrypted by the caller)."""
 
-    kind: str  # "ktri" or "kekri"
+    kind: str  # "ktri", "kekri" or "kari"
     encrypted_key: bytes
     key_encryption_algorithm: str  # dotted OID
     issuer_der: bytes | None = None
@@ -803,6 +888,8 @@ class RecipientInput:
     ski: bytes | None = None
     kek_id: bytes | None = None
     oaep_sha256: bool = False
+    originator_point: bytes | None = None  # kari
+    wrap_algorithm: str | None = None  # kari: the key-wrap algorithm inside the key agreement
 
 
 def enveloped_data_encode(
@@ -816,14 +903,28 @@ def enveloped_data_encode(
     """Encode a ContentInfo(EnvelopedData)."""
 
     def run() -> bytes:
-        infos = []
-        version = "v0"
+        infos: list[bytes] = []
+        version = 0
         for r in recipients:
-            if r.kind == "ktri":
+            if r.kind == "kari":
+                if r.originator_point is None or r.wrap_algorithm is None or r.issuer_der is None or r.serial is None:
+                    raise Asn1Error("kari needs the originator point, the wrap algorithm and the recipient")
+                infos.append(
+                    kari_encode(
+                        originator_point=r.originator_point,
+                        key_encryption_algorithm=r.key_encryption_algorithm,
+                        wrap_algorithm=r.wrap_algorithm,
+                        issuer_der=r.issuer_der,
+                        serial=r.serial,
+                        encrypted_key=r.encrypted_key,
+                    )
+                )
+                version = 2
+            elif r.kind == "ktri":
                 if r.ski is not None:
                     rid = cms.RecipientIdentifier(name="subject_key_identifier", value=r.ski)
                     ri_version = "v2"
-                    version = "v2"
+                    version = 2
                 else:
                     rid = cms.RecipientIdentifier(
                         name="issuer_and_serial_number",
@@ -840,52 +941,45 @@ def enveloped_data_encode(
                             "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": {"algorithm": "sha256"}},
                         }
                     )
-                infos.append(
-                    cms.RecipientInfo(
-                        name="ktri",
-                        value=cms.KeyTransRecipientInfo(
-                            {
-                                "version": ri_version,
-                                "rid": rid,
-                                "key_encryption_algorithm": cms.KeyEncryptionAlgorithm(alg),
-                                "encrypted_key": r.encrypted_key,
-                            }
-                        ),
-                    )
+                info = cms.RecipientInfo(
+                    name="ktri",
+                    value=cms.KeyTransRecipientInfo(
+                        {
+                            "version": ri_version,
+                            "rid": rid,
+                            "key_encryption_algorithm": cms.KeyEncryptionAlgorithm(alg),
+                            "encrypted_key": r.encrypted_key,
+                        }
+                    ),
                 )
+                infos.append(bytes(info.dump(force=True)))
             else:
-                version = "v2"
-                infos.append(
-                    cms.RecipientInfo(
-                        name="kekri",
-                        value=cms.KEKRecipientInfo(
-                            {
-                                "version": "v4",
-                                "kekid": cms.KEKIdentifier({"key_identifier": r.kek_id}),
-                                "key_encryption_algorithm": cms.KeyEncryptionAlgorithm(
-                                    {"algorithm": r.key_encryption_algorithm}
-                                ),
-                                "encrypted_key": r.encrypted_key,
-                            }
-                        ),
-                    )
+                version = 2
+                info = cms.RecipientInfo(
+                    name="kekri",
+                    value=cms.KEKRecipientInfo(
+                        {
+                            "version": "v4",
+                            "kekid": cms.KEKIdentifier({"key_identifier": r.kek_id}),
+                            "key_encryption_algorithm": cms.KeyEncryptionAlgorithm(
+                                {"algorithm": r.key_encryption_algorithm}
+                            ),
+                            "encrypted_key": r.encrypted_key,
+                        }
+                    ),
                 )
-        ed = cms.EnvelopedData(
+                infos.append(bytes(info.dump(force=True)))
+        eci = cms.EncryptedContentInfo(
             {
-                "version": version,
-                "recipient_infos": infos,
-                "encrypted_content_info": cms.EncryptedContentInfo(
-                    {
-                        "content_type": content_type,
-                        "content_encryption_algorithm": algos.EncryptionAlgorithm(
-                            {"algorithm": content_encryption_algorithm, "parameters": iv}
-                        ),
-                        "encrypted_content": encrypted_content,
-                    }
+                "content_type": content_type,
+                "content_encryption_algorithm": algos.EncryptionAlgorithm(
+                    {"algorithm": content_encryption_algorithm, "parameters": iv}
                 ),
+                "encrypted_content": encrypted_content,
             }
         )
-        return content_info_encode(OID_ENVELOPED_DATA, bytes(ed.dump(force=True)))
+        body = int_to_der(version) + _tlv(0x31, b"".join(sorted(infos))) + bytes(eci.dump(force=True))
+        return content_info_encode(OID_ENVELOPED_DATA, _tlv(0x30, body))
 
     return _guard("EnvelopedData", run)
 

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, keywrap, padding, serializati
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric import padding as asym_padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 
 from estclient import _asn1
 
@@ -33,6 +34,22 @@ _EC_SIG = {"sha256": "1.2.840.10045.4.3.2", "sha384": "1.2.840.10045.4.3.3", "sh
 _AES_CBC = {"2.16.840.1.101.3.4.1.2": 16, "2.16.840.1.101.3.4.1.22": 24, "2.16.840.1.101.3.4.1.42": 32}
 _AES256_CBC = "2.16.840.1.101.3.4.1.42"
 _AES_WRAP = {"2.16.840.1.101.3.4.1.5": 16, "2.16.840.1.101.3.4.1.25": 24, "2.16.840.1.101.3.4.1.45": 32}
+_AES256_WRAP = "2.16.840.1.101.3.4.1.45"
+_DH_SHA256 = "1.3.132.1.11.1"  # dhSinglePass-stdDH-sha256kdf-scheme (RFC 5753)
+# Key agreement schemes (RFC 5753 §7.1.4); the cofactor variants equal the standard ones on the prime curves
+# (cofactor 1) cryptography supports. OpenSSL's cms command defaults to the SHA-1 KDF scheme.
+_DH_SCHEMES: dict[str, type[hashes.HashAlgorithm]] = {
+    "1.3.133.16.840.63.0.2": hashes.SHA1,  # dhSinglePass-stdDH-sha1kdf-scheme
+    "1.3.133.16.840.63.0.3": hashes.SHA1,  # dhSinglePass-cofactorDH-sha1kdf-scheme
+    "1.3.132.1.14.0": hashes.SHA224,
+    "1.3.132.1.14.1": hashes.SHA256,
+    "1.3.132.1.14.2": hashes.SHA384,
+    "1.3.132.1.14.3": hashes.SHA512,
+    "1.3.132.1.11.0": hashes.SHA224,
+    "1.3.132.1.11.1": hashes.SHA256,
+    "1.3.132.1.11.2": hashes.SHA384,
+    "1.3.132.1.11.3": hashes.SHA512,
+}
 _RSAES_PKCS1 = "1.2.840.113549.1.1.1"
 _RSAES_OAEP = "1.2.840.113549.1.1.7"
 _HASH_BY_NAME: dict[str, type[hashes.HashAlgorithm]] = {
@@ -44,6 +61,7 @@ _HASH_BY_NAME: dict[str, type[hashes.HashAlgorithm]] = {
 }
 
 SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+DecryptionKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | bytes
 
 
 class CmsError(ValueError):
@@ -103,7 +121,7 @@ def verify_signers(parts: _asn1.SignedDataParts) -> list[x509.Certificate]:
     try:
         certs = [x509.load_der_x509_certificate(d) for d in parts.certificates]
         return [_verify_one(parts, signer, certs) for signer in parts.signers]
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
         if isinstance(exc, CmsError):
             raise
         raise CmsError(f"a signer cannot be checked ({type(exc).__name__}: {exc})") from None
@@ -183,30 +201,32 @@ def encrypt_enveloped(
     recipients = []
     if recipient is not None:
         key = recipient.public_key()
-        if not isinstance(key, rsa.RSAPublicKey):
-            raise CmsError(f"key transport to a {type(key).__name__} is not supported (RSA only)")
-        if oaep:
-            pad: asym_padding.AsymmetricPadding = asym_padding.OAEP(
-                asym_padding.MGF1(hashes.SHA256()), hashes.SHA256(), None
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            recipients.append(_kari_for(recipient, key, cek))
+        elif isinstance(key, rsa.RSAPublicKey):
+            if oaep:
+                pad: asym_padding.AsymmetricPadding = asym_padding.OAEP(
+                    asym_padding.MGF1(hashes.SHA256()), hashes.SHA256(), None
+                )
+            else:
+                pad = asym_padding.PKCS1v15()
+            try:
+                ski: bytes | None = recipient.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+            except x509.ExtensionNotFound:
+                ski = None
+            recipients.append(
+                _asn1.RecipientInput(
+                    kind="ktri",
+                    encrypted_key=key.encrypt(cek, pad),
+                    key_encryption_algorithm=_RSAES_OAEP if oaep else _RSAES_PKCS1,
+                    issuer_der=recipient.issuer.public_bytes(),
+                    serial=recipient.serial_number,
+                    ski=ski,
+                    oaep_sha256=oaep,
+                )
             )
         else:
-            pad = asym_padding.PKCS1v15()
-        encrypted_key = key.encrypt(cek, pad)
-        try:
-            ski: bytes | None = recipient.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-        except x509.ExtensionNotFound:
-            ski = None
-        recipients.append(
-            _asn1.RecipientInput(
-                kind="ktri",
-                encrypted_key=encrypted_key,
-                key_encryption_algorithm=_RSAES_OAEP if oaep else _RSAES_PKCS1,
-                issuer_der=recipient.issuer.public_bytes(),
-                serial=recipient.serial_number,
-                ski=ski,
-                oaep_sha256=oaep,
-            )
-        )
+            raise CmsError(f"encrypting to a {type(key).__name__} is not supported (RSA or EC keys only)")
     if kek is not None:
         kek_id, kek_key = kek
         wrap_oid = {16: "2.16.840.1.101.3.4.1.5", 24: "2.16.840.1.101.3.4.1.25", 32: "2.16.840.1.101.3.4.1.45"}.get(
@@ -233,8 +253,36 @@ def encrypt_enveloped(
     )
 
 
-def decrypt_enveloped(der: bytes, key: rsa.RSAPrivateKey | bytes) -> tuple[str, bytes]:
-    """Decrypt a ContentInfo(EnvelopedData) with an RSA private key (ktri) or an AES key (kekri).
+def _kari_for(recipient: x509.Certificate, key: ec.EllipticCurvePublicKey, cek: bytes) -> _asn1.RecipientInput:
+    """Ephemeral-static ECDH (RFC 5753 §3.1.1): X9.63 KDF with SHA-256, AES-256 key wrap."""
+    ephemeral = ec.generate_private_key(key.curve)
+    shared = ephemeral.exchange(ec.ECDH(), key)
+    kek = _x963(shared, _DH_SHA256, _AES256_WRAP, None)
+    point = ephemeral.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return _asn1.RecipientInput(
+        kind="kari",
+        encrypted_key=keywrap.aes_key_wrap(kek, cek),
+        key_encryption_algorithm=_DH_SHA256,
+        issuer_der=recipient.issuer.public_bytes(),
+        serial=recipient.serial_number,
+        originator_point=point,
+        wrap_algorithm=_AES256_WRAP,
+    )
+
+
+def _x963(shared: bytes, scheme: str, wrap_algorithm: str, ukm: bytes | None) -> bytes:
+    hash_cls = _DH_SCHEMES.get(scheme)
+    size = _AES_WRAP.get(wrap_algorithm)
+    if hash_cls is None or size is None:
+        raise CmsError(f"unsupported key agreement {scheme} with key wrap {wrap_algorithm}")
+    info = _asn1.ecc_cms_shared_info(wrap_algorithm, ukm, size * 8)
+    return X963KDF(algorithm=hash_cls(), length=size, sharedinfo=info).derive(shared)
+
+
+def decrypt_enveloped(der: bytes, key: DecryptionKey) -> tuple[str, bytes]:
+    """Decrypt a ContentInfo(EnvelopedData) with an RSA key (ktri), an EC key (kari) or an AES key (kekri).
 
     Returns:
         ``(inner content type OID, inner content DER)``.
@@ -262,7 +310,7 @@ def decrypt_enveloped(der: bytes, key: rsa.RSAPrivateKey | bytes) -> tuple[str, 
     return parts.content_type, plain
 
 
-def _recover_cek(parts: _asn1.EnvelopedParts, key: rsa.RSAPrivateKey | bytes) -> bytes:
+def _recover_cek(parts: _asn1.EnvelopedParts, key: DecryptionKey) -> bytes:
     if isinstance(key, bytes):
         for r in parts.recipients:
             if r.kind == "kekri" and r.key_encryption_algorithm in _AES_WRAP:
@@ -271,6 +319,8 @@ def _recover_cek(parts: _asn1.EnvelopedParts, key: rsa.RSAPrivateKey | bytes) ->
                 except (keywrap.InvalidUnwrap, ValueError):
                     continue
         raise CmsError("no key-encryption-key recipient could be unwrapped with the given symmetric key")
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return _kari_cek(parts, key)
     errors = []
     for r in parts.recipients:
         if r.kind != "ktri":
@@ -289,3 +339,20 @@ def _recover_cek(parts: _asn1.EnvelopedParts, key: rsa.RSAPrivateKey | bytes) ->
             errors.append(str(exc) or type(exc).__name__)
     detail = "; ".join(errors) if errors else "no key-transport recipient"
     raise CmsError(f"the content key cannot be decrypted with the given RSA key ({detail})")
+
+
+def _kari_cek(parts: _asn1.EnvelopedParts, key: ec.EllipticCurvePrivateKey) -> bytes:
+    errors = []
+    for r in parts.recipients:
+        if r.kind != "kari" or r.originator_point is None or r.key_encryption_parameters is None:
+            continue
+        try:
+            wrap_algorithm, _ = _asn1.algorithm_identifier(r.key_encryption_parameters)
+            originator = ec.EllipticCurvePublicKey.from_encoded_point(key.curve, r.originator_point)
+            shared = key.exchange(ec.ECDH(), originator)
+            kek = _x963(shared, r.key_encryption_algorithm, wrap_algorithm, r.ukm)
+            return keywrap.aes_key_unwrap(kek, r.encrypted_key)
+        except (ValueError, _asn1.Asn1Error, keywrap.InvalidUnwrap) as exc:
+            errors.append(str(exc) or type(exc).__name__)
+    detail = "; ".join(errors) if errors else "no key-agreement recipient"
+    raise CmsError(f"the content key cannot be recovered with the given EC key ({detail})")

@@ -90,7 +90,7 @@ def parse_certs_only(
             cert = x509.load_der_x509_certificate(cert_der)
             _ = cert.extensions  # parsed lazily: a malformed extension fails here, not in the caller's code
             certs.append(cert)
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion) as exc:
             raise error(
                 f"Certificate {i + 1} in the {what} does not parse: {exc}.", libest_error="EST_ERR_BAD_X509"
             ) from None
@@ -98,7 +98,7 @@ def parse_certs_only(
     for i, crl_der in enumerate(parts.crls):
         try:
             crls.append(x509.load_der_x509_crl(crl_der))
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion) as exc:
             raise error(f"CRL {i + 1} in the {what} does not parse: {exc}.", libest_error="EST_ERR_BAD_X509") from None
     return CertsOnly(tuple(certs), tuple(crls))
 

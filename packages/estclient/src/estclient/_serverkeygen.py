@@ -2,7 +2,8 @@
 
 The key part is ``application/pkcs8`` (PKCS#8; PKCS#1 RSA keys are tolerated), or
 ``application/pkcs7-mime; smime-type=server-generated-key``: a CMS EnvelopedData encrypted to the client
-(key transport to its RSA certificate, or AES key wrap with a shared key), containing a SignedData whose content
+(key transport to its RSA certificate, ephemeral-static ECDH to its EC certificate (RFC 5753), or AES key wrap
+with a shared key), containing a SignedData whose content
 is the key (an AsymmetricKeyPackage, RFC 5958, or a bare PKCS#8). The certificate part is
 ``application/pkcs7-mime; smime-type=certs-only``. Parts may come in either order, each base64.
 """
@@ -17,7 +18,6 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from estclient import _asn1, _cms
@@ -34,7 +34,7 @@ __all__ = [
 
 OID_KEY_PACKAGE = "2.16.840.1.101.2.1.2.78.5"  # id-ct-KP-aKeyPackage (RFC 5958)
 
-DecryptKey = rsa.RSAPrivateKey | bytes
+DecryptKey = _cms.DecryptionKey  # RSA or EC private key, or the shared AES key
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ def parse_serverkeygen_response(
     Args:
         content_type: The response's Content-Type (multipart/mixed with a boundary).
         body: The response body.
-        decrypt_key: For an encrypted key part: the RSA private key of the certificate named by the
+        decrypt_key: For an encrypted key part: the (RSA or EC) private key of the certificate named by the
             AsymmetricDecryptKeyIdentifier, or the symmetric (AES) key named by the DecryptKeyIdentifier.
 
     Returns:
@@ -295,7 +295,8 @@ def build_serverkeygen_response(
     Args:
         private_key: The key generated for the client.
         certificate: Its certificate.
-        encrypt_to: Encrypt the key to this RSA certificate (the client's, named by AsymmetricDecryptKeyIdentifier).
+        encrypt_to: Encrypt the key to this certificate (the client's, named by AsymmetricDecryptKeyIdentifier):
+            RSA key transport (RSAES-OAEP) or, for an EC certificate, ECDH key agreement.
         symmetric_key: ``(key id, AES key)``: encrypt with this shared key (DecryptKeyIdentifier) instead.
         chain: Further certificates for the certificate part.
         signer_cert: Certificate that signs the key package inside the envelope (unsigned when None).
@@ -306,7 +307,7 @@ def build_serverkeygen_response(
         ``(content type with boundary, body)``.
 
     Raises:
-        ServerKeyGenError: The key cannot be encrypted to ``encrypt_to`` (not RSA).
+        ServerKeyGenError: The key cannot be encrypted to ``encrypt_to`` (neither RSA nor EC).
     """
     key_der = private_key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -322,7 +323,7 @@ def build_serverkeygen_response(
         except _cms.CmsError as exc:
             raise ServerKeyGenError(
                 f"The generated key cannot be encrypted for the client: {exc}.",
-                hint="Ask for the key with an RSA certificate's key identifier or a shared AES key.",
+                hint="Ask for the key with an RSA or EC certificate's key identifier, or a shared AES key.",
             ) from None
         key_type, key_body = "application/pkcs7-mime; smime-type=server-generated-key", enveloped
     else:
