@@ -28,6 +28,7 @@ from typing import Any, Literal
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from estclient._auth import ClientCertificate
 from estclient._errors import BootstrapError, EstError, HostnameMismatchError, RaAuthorizationError
 
 __all__ = [
@@ -422,7 +423,7 @@ def build_ssl_context(
     *,
     minimum_version: ssl.TLSVersion | None = None,
     maximum_version: ssl.TLSVersion | None = None,
-    client_certificate: Any = None,
+    client_certificate: ClientCertificate | None = None,
 ) -> ssl.SSLContext:
     """Make the client-side ``ssl.SSLContext`` for EST (private: the host checks happen after the handshake).
 
