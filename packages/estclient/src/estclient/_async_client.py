@@ -1,7 +1,7 @@
 """The asynchronous EST client, :class:`AsyncEstClient`.
 
-It drives the same flows as :class:`EstClient` over ``httpx.AsyncClient`` and works under asyncio and trio
-(through anyio, which httpx itself uses).
+It drives the same flows as :class:`EstClient` over ``httpx.AsyncClient``. It waits with anyio (which httpx
+itself uses), so it is not tied to asyncio; the tests run it under asyncio.
 """
 
 from __future__ import annotations
