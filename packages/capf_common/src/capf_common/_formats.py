@@ -331,16 +331,6 @@ def load_csr(data: bytes | str) -> x509.CertificateSigningRequest:
         raise CertificateFormatError(f"the data is not a valid PKCS#10 certificate signing request ({exc})") from exc
 
 
-def _is_self_signed(cert: x509.Certificate) -> bool:
-    if cert.issuer != cert.subject:
-        return False
-    try:
-        cert.verify_directly_issued_by(cert)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
-        return False
-    return True
-
-
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     if cert.issuer != issuer.subject:
         return False
@@ -380,7 +370,7 @@ def order_chain(certs: Iterable[x509.Certificate]) -> list[x509.Certificate]:
     remaining = [c for c in unique if c is not leaves[0]]
     while remaining:
         current = chain[-1]
-        if _is_self_signed(current):
+        if _issued_by(current, current):  # self-signed: the top of the chain
             break
         parent = next((c for c in remaining if _issued_by(current, c)), None)
         if parent is None:

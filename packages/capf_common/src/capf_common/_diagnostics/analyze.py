@@ -429,12 +429,13 @@ def _generic_problem(entry: LogEntry) -> tuple[str, tuple[str, ...], dict[str, s
     return None
 
 
-def _next_url(entries: Sequence[LogEntry], index: int) -> LogEntry | None:
+def _next_url(entries: Sequence[LogEntry], index: int) -> str | None:
+    """The URL of the "URL used:" line CiscoRA writes right after a failed curl call, if there is one."""
     for later in entries[index + 1 : index + 4]:
         if later.path != entries[index].path:
             return None
-        if _URL_USED.search(later.text):
-            return later
+        if match := _URL_USED.search(later.text):
+            return match.group(1)
     return None
 
 
@@ -451,9 +452,7 @@ def _nginx_hits(entries: Sequence[LogEntry]) -> list[_Hit]:
         hit: _Hit | None = None
         if match := _CURL.search(text):
             code, message = int(match.group(1)), match.group(2) or ""
-            url_entry = _next_url(entries, index)
-            url_match = _URL_USED.search(url_entry.text) if url_entry else None
-            url = url_match.group(1) if url_match else None
+            url = _next_url(entries, index)
             problem, alternatives = _curl_problem(code, message, entry.function, url)
             details = {"curl_code": str(code), "curl_message": message}
             info = CURL_ERRORS.get(code)
@@ -498,8 +497,8 @@ def _nginx_hits(entries: Sequence[LogEntry]) -> list[_Hit]:
             hit = _Hit(_EST_PROBLEMS[name.group(1)], entry, {"est_error": name.group(1)})
         elif (generic := _generic_problem(entry)) is not None:
             problem, alternatives, details = generic
-            if (url_entry := _next_url(entries, index)) is not None and (url_match := _URL_USED.search(url_entry.text)):
-                details["url"] = url_match.group(1)
+            if url := _next_url(entries, index):
+                details["url"] = url
             if host := _URL_HOST.search(details.get("url", text)):
                 details["host"] = host.group(1)
             hit = _Hit(problem, entry, details, alternatives)
