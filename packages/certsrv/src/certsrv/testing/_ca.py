@@ -10,15 +10,18 @@ Thread-safe: the emulator's connection threads call it concurrently.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import datetime as dt
 import enum
+import ipaddress
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
@@ -567,8 +570,6 @@ class EmulatedCa:
         self, dns_names: Sequence[str], ip_addresses: Sequence[str] = ()
     ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
         """Issue a TLS server certificate from the newest CA certificate (the emulator's IIS certificate)."""
-        import ipaddress
-
         key = ec.generate_private_key(ec.SECP256R1())
         gen = self._generations[-1]
         now = dt.datetime.now(_UTC).replace(microsecond=0)
@@ -592,9 +593,6 @@ class EmulatedCa:
 
 
 def _load_csr(text: str | bytes) -> x509.CertificateSigningRequest | None:
-    import base64
-    import binascii
-
     data = text.encode("ascii", "replace") if isinstance(text, str) else text
     data = data.strip()
     try:
@@ -625,8 +623,3 @@ def _requested_sans(req: CaRequest, *, allow_attribute: bool) -> list[x509.Gener
             elif kind.lower() == "email" and value:
                 names.append(x509.RFC822Name(value))
     return names
-
-
-def pem(items: Sequence[x509.Certificate]) -> bytes:
-    """The certificates as concatenated PEM."""
-    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in items)

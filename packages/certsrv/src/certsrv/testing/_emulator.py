@@ -257,15 +257,14 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 def _page_name(stem: str) -> str:
-    stem = stem.rstrip("/") if stem.lower() != "/certsrv/" else stem
     lowered = stem.lower()
     if lowered == "/certsrv":
         return "certsrv"
     if lowered == "/certsrv/":
         return "default.asp"
     if lowered.startswith("/certsrv/"):
-        return lowered[len("/certsrv/") :]
-    return lowered.lstrip("/") or "/"
+        return lowered[len("/certsrv/") :].rstrip("/")
+    return lowered.strip("/") or "/"
 
 
 def _pem_armor(der: bytes, label: str) -> bytes:
@@ -535,9 +534,13 @@ class AdcsEmulator:
             if decision.user is None:
                 if self.faults.auth_delay > 0:
                     time.sleep(self.faults.auth_delay)
-                reply = _Reply(401, self.pages.iis_error(401), substatus=decision.substatus)
-                reply.win32_status = decision.win32_status
-                reply.headers = [("WWW-Authenticate", value) for value in decision.headers]
+                reply = _Reply(
+                    401,
+                    self.pages.iis_error(401),
+                    headers=[("WWW-Authenticate", value) for value in decision.headers],
+                    substatus=decision.substatus,
+                    win32_status=decision.win32_status,
+                )
                 self._send(handler, reply, "", stem, query, started)
                 return
             user = decision.user
@@ -627,27 +630,32 @@ class AdcsEmulator:
         return _Reply(200, page)
 
     def _renewal(self, params: Mapping[str, str]) -> int | None:
+        """The ``Renewal`` parameter (``None``: absent, the newest); LookupError for one that does not exist."""
         raw = params.get("renewal")
-        if raw is None or raw == "":
+        if not raw:
             return None
         try:
             return self.ca.renewal_index(int(raw))
-        except (ValueError, LookupError):
-            return -999
+        except ValueError as exc:
+            raise LookupError(f"Renewal={raw!r} is not a number") from exc
+
+    def _unknown(self) -> _Reply:
+        return self._fetch_error(Disposition.INCOMPLETE, "", S_OK, PROPERTY_EMPTY)
 
     def _download(self, params: Mapping[str, str], *, chain: bool) -> _Reply:
         enc = self._encoding(params)
         req_id = params.get("reqid", "")
         certs: list[x509.Certificate]
         if req_id.lower() == "cacert":
-            renewal = self._renewal(params)
-            if renewal == -999:
-                return self._fetch_error(Disposition.INCOMPLETE, "", S_OK, PROPERTY_EMPTY)
+            try:
+                renewal = self._renewal(params)
+            except LookupError:
+                return self._unknown()
             certs = self.ca.ca_chain(renewal) if chain else [self.ca.ca_certificate(renewal)]
         else:
             req = self.ca.get(int(req_id)) if req_id.isdigit() else None
             if req is None:
-                return self._fetch_error(Disposition.INCOMPLETE, "", S_OK, PROPERTY_EMPTY)
+                return self._unknown()
             if req.certificate is None:
                 return self._fetch_error(req.disposition, req.disposition_message, req.status)
             certs = [req.certificate, *self.ca.ca_chain(req.renewal)] if chain else [req.certificate]
@@ -663,10 +671,11 @@ class AdcsEmulator:
     def _crl(self, params: Mapping[str, str]) -> _Reply:
         enc = self._encoding(params)
         delta = params.get("type", "base").lower() == "delta"
-        renewal = self._renewal(params)
-        if renewal == -999 or (delta and not self.ca.delta_crl):
-            return self._fetch_error(Disposition.INCOMPLETE, "", S_OK, PROPERTY_EMPTY)
-        der = self.ca.crl(renewal, delta=delta).public_bytes(serialization.Encoding.DER)
+        try:
+            crl = self.ca.crl(self._renewal(params), delta=delta)
+        except LookupError:  # no such renewal, or delta CRLs are not published
+            return self._unknown()
+        der = crl.public_bytes(serialization.Encoding.DER)
         body = _pem_armor(der, "X509 CRL") if enc == "b64" else der
         return _Reply(200, body, "application/pkix-crl")
 
