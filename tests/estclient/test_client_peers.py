@@ -129,3 +129,41 @@ def test_retry_after_http_date_then_issued(pki: TestPki) -> None:
     assert 0 <= state["first"].retry_after <= 2
     assert isinstance(state["second"], EnrollResult)
     assert len(calls) == 3
+
+
+def test_redirect_to_plain_http_is_refused(pki: TestPki) -> None:
+    import http.server
+    import threading
+
+    from estclient import EstError
+
+    class Plain(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = encode_body(build_certs_only([pki.other_root.cert]))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/pkcs7-mime")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    plain = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Plain)
+    thread = threading.Thread(target=plain.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        location = f"http://127.0.0.1:{plain.server_address[1]}/.well-known/est/cacerts"
+
+        def handler(req: Request) -> Response:
+            return Response(302, [("Location", location)])
+
+        with serve_tls(handler, pki.server_context()) as srv:
+            client = EstClient(srv.url, trust=TrustAnchors.explicit_anchors([pki.root.cert]))
+            with client, pytest.raises(EstError) as info:
+                client.cacerts()
+        assert "not HTTPS" in str(info.value)
+    finally:
+        plain.shutdown()
+        plain.server_close()
+        thread.join(5)

@@ -18,7 +18,15 @@ import anyio
 import httpx
 
 from estclient._auth import ClientCertificate
-from estclient._client import DEFAULT_LIMITS, DEFAULT_TIMEOUT, MAX_RESPONSE_BYTES, _response, _settings, _too_large
+from estclient._client import (
+    DEFAULT_LIMITS,
+    DEFAULT_TIMEOUT,
+    MAX_RESPONSE_BYTES,
+    _downgraded,
+    _response,
+    _settings,
+    _too_large,
+)
 from estclient._csrattrs import CsrAttrs
 from estclient._errors import EstError
 from estclient._operations import CsrInput, Exchange, Flow, Sleep
@@ -141,6 +149,8 @@ class AsyncEstClient:
                 auth=auth,
                 follow_redirects=request.method == "GET",
             ) as raw:
+                if raw.url.scheme != "https":
+                    raise _downgraded(request.operation, str(raw.url))
                 binding = tls_binding(raw)  # now: the connection may close once the body is read
                 chunks: list[bytes] = []
                 size = 0

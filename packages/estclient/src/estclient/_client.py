@@ -132,6 +132,14 @@ def _too_large(operation: str) -> MalformedResponseError:
     )
 
 
+def _downgraded(operation: str, url: str) -> EstError:
+    return EstError(
+        f"The server redirected /{operation} to {url!r}, which is not HTTPS; the answer was not used.",
+        hint="EST runs over HTTPS only (RFC 7030 §3.3); fix the server's redirect or configure the final URL.",
+        libest_error="EST_ERR_HTTP_UNSUPPORTED",
+    )
+
+
 class EstClient:
     """A synchronous RFC 7030 EST client.
 
@@ -229,6 +237,8 @@ class EstClient:
                 auth=auth,
                 follow_redirects=request.method == "GET",
             ) as raw:
+                if raw.url.scheme != "https":
+                    raise _downgraded(request.operation, str(raw.url))
                 binding = tls_binding(raw)  # now: the connection may close once the body is read
                 chunks: list[bytes] = []
                 size = 0
