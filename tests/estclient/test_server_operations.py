@@ -232,3 +232,40 @@ def test_requested_key_usage_and_eku_are_copied(client: httpx.Client) -> None:
         ExtendedKeyUsageOID.SERVER_AUTH
     ]
     assert leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
+
+
+def test_chunked_request_body_is_read(client: httpx.Client) -> None:
+    from tests.estclient._server_helpers import csr_body
+
+    _, csr = make_csr("chunked")
+    body = csr_body(csr)
+
+    def chunks() -> Iterator[bytes]:
+        for i in range(0, len(body), 100):
+            yield body[i : i + 100]
+
+    response = client.post("/simpleenroll", content=chunks(), headers={"Content-Type": "application/pkcs10"}, auth=AUTH)
+    assert response.request.headers["transfer-encoding"] == "chunked"
+    assert leaf_from(response).subject == csr.subject
+
+
+def test_oversized_body_is_refused_and_the_connection_closed(client: httpx.Client) -> None:
+    response = client.post(
+        "/simpleenroll", content=b"A" * (2 << 20), headers={"Content-Type": "application/pkcs10"}, auth=AUTH
+    )
+    assert response.status_code == 413
+    assert response.headers["connection"] == "close"
+
+
+def test_stale_digest_nonce_is_flagged() -> None:
+    import time as _time
+
+    from estclient.testing._auth import HttpAuthenticator
+
+    auth = HttpAuthenticator(USERS, scheme="digest")
+    old = auth._nonce(int(_time.time()) - 3600)
+    header = f'Digest username="estuser", realm="estrealm", nonce="{old}", uri="/x", response="00", qop=auth'
+    assert auth.check(header, method="POST", path="/x") == (None, True)
+    assert "stale=true" in auth.challenge(stale=True)
+    forged = f'Digest username="estuser", realm="estrealm", nonce="{int(_time.time())}.abc", uri="/x", response="00"'
+    assert auth.check(forged, method="POST", path="/x") == (None, False)

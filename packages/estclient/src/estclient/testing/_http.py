@@ -26,6 +26,7 @@ __all__ = ["EstApp", "Exchange", "HttpServer", "Reply"]
 
 _log = logging.getLogger("estclient.testing")
 MAX_BODY = 1 << 20
+_DRAIN_LIMIT = 16 << 20
 
 
 @dataclass
@@ -129,6 +130,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.rfile.readline(10)
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
+            # Read (and drop) what the client sends, up to a bound, so it can read the 413 instead of hitting a
+            # reset while it is still writing.
+            left = min(length, _DRAIN_LIMIT)
+            while left > 0 and (piece := self.rfile.read(min(left, 1 << 16))):
+                left -= len(piece)
             return None
         return self.rfile.read(length) if length else b""
 
