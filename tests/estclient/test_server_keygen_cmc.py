@@ -84,12 +84,16 @@ def test_serverkeygen_refuses_keys_it_cannot_encrypt_to(server: EstServer, pki: 
         no_cert = post_csr(c, "serverkeygen", build_csr(key, "CN=x", asymmetric_decrypt_key_id=b"\x01" * 20))
         assert no_cert.status_code == 400
         assert "key identifier" in no_cert.text
-    # the EC client certificate cannot receive an RSA key transport
+    # an EC client certificate receives the key by ECDH key agreement (RFC 5753), not RSA key transport
     with raw_client(server, cert=pki.client.chain_path, key=pki.client.key_path) as c:
         ec_recipient = post_csr(
             c, "serverkeygen", build_csr(key, "CN=x", asymmetric_decrypt_key_id=_ski(pki.client.cert))
         )
-        assert ec_recipient.status_code == 400
+        assert ec_recipient.status_code == 200, ec_recipient.text
+    result = parse_serverkeygen_response(
+        ec_recipient.headers["content-type"], ec_recipient.content, decrypt_key=pki.client.key
+    )
+    assert result.encrypted
 
 
 def _post_cmc(client: httpx.Client, der: bytes) -> httpx.Response:
