@@ -29,6 +29,7 @@ from certsrv._version import __version__
 
 if TYPE_CHECKING:
     from certsrv._client import CertsrvClient
+    from certsrv._results import SubmitResult
 
 PASSWORD_ENV = "CERTSRV_PASSWORD"  # noqa: S105 - the variable's name, not a password
 
@@ -218,17 +219,17 @@ def _attributes(values: tuple[str, ...]) -> list[tuple[str, str]]:
 @click.pass_context
 def submit(ctx: click.Context, csr_file: str, template: str, attrs: tuple[str, ...], output: str, der: bool) -> None:
     """Submit a CSR and write the issued certificate (exit 7 when the request is pending)."""
-    from certsrv._results import Issued
-
     settings = _settings(ctx)
     attributes = _attributes(attrs)
     with _client(settings) as client:
         result = client.submit(Path(csr_file).read_bytes(), template, attributes or None)
-    _write_result(settings, result, output, der, Issued)
+    _write_result(settings, result, output, der)
 
 
-def _write_result(settings: _Settings, result: Any, output: str, der: bool, issued_type: type[Any]) -> None:
-    if isinstance(result, issued_type):
+def _write_result(settings: _Settings, result: SubmitResult, output: str, der: bool) -> None:
+    from certsrv._results import Issued
+
+    if isinstance(result, Issued):
         write_atomic(Path(output), result.der if der else result.pem)
         data = {"ok": True, "status": "issued", "request_id": result.request_id, "output": output}
         _emit(settings, data, lambda: settings.console.print(f"issued: request id {result.request_id}, wrote {output}"))
@@ -251,12 +252,10 @@ def _write_result(settings: _Settings, result: Any, output: str, der: bool, issu
 @click.pass_context
 def retrieve(ctx: click.Context, request_id: int, output: str, der: bool) -> None:
     """Retrieve the certificate of an earlier request (exit 7 while it is pending)."""
-    from certsrv._results import Issued
-
     settings = _settings(ctx)
     with _client(settings) as client:
         result = client.retrieve(request_id)
-    _write_result(settings, result, output, der, Issued)
+    _write_result(settings, result, output, der)
 
 
 def _output_option(func: Callable[..., Any]) -> Callable[..., Any]:
