@@ -78,3 +78,13 @@ def test_kerberos_extended_protection(kdc: Kdc, mode: ExtendedProtection, bindin
         assert [(e.status, e.username) for e in entries] == [(401, ""), (200, kdc.principal), (200, kdc.principal)]
     else:
         assert entries[-1].status == 401
+
+
+def test_negotiate_only_provider_still_takes_ntlm_inside_negotiate() -> None:
+    """IIS with only the Negotiate provider: the challenge offers Negotiate alone; NTLM rides inside it."""
+    with AdcsEmulator(users=USERS, auth=("negotiate",)) as emulator:
+        with client_for(emulator) as anonymous:
+            assert anonymous.get("/").headers.get_list("www-authenticate") == ["Negotiate"]
+        with client_for(emulator, NtlmAuth(ALICE, PASSWORD)) as client:
+            assert client.get("/certrqxt.asp").status_code == 200
+        assert emulator.access_log.entries[-1].username == ALICE
