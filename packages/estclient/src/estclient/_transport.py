@@ -18,7 +18,6 @@ import logging
 import ssl
 import typing
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 import httpcore
 import httpx
@@ -28,21 +27,11 @@ from estclient._errors import EstError
 from estclient._tls_errors import error_from_verification, find_cause
 from estclient._trust import TrustAnchors, presented_chain, verified_anchor
 
-__all__ = ["HandshakeLog", "ServerChecks", "make_async_transport", "make_sync_transport"]
+__all__ = ["ServerChecks", "make_async_transport", "make_sync_transport"]
 
 _log = logging.getLogger("estclient")
 
 SocketOption = tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
-
-
-@dataclass
-class HandshakeLog:
-    """What the checks saw of the last EST handshake (for bootstrap and tests)."""
-
-    host: str | None = None
-    chain: list[x509.Certificate] = field(default_factory=list)
-    anchor_kind: str | None = None
-    tls_version: str | None = None
 
 
 class ServerChecks:
@@ -52,7 +41,6 @@ class ServerChecks:
         self.trust = trust
         self.context = context
         self.may_probe = may_probe
-        self.last = HandshakeLog()
         self._probe_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         self._probe_context.check_hostname = False
         self._probe_context.verify_mode = ssl.CERT_NONE
@@ -64,13 +52,10 @@ class ServerChecks:
 
     def after_handshake(self, ssl_object: typing.Any, host: str) -> None:
         """Authorize the server of a finished handshake (RFC 7030 §3.6) or raise the typed error."""
-        chain = presented_chain(ssl_object)
-        version = ssl_object.version() if hasattr(ssl_object, "version") else None
-        self.last = HandshakeLog(host, chain, None, version)
         if self.trust.is_bootstrap:
-            self.last.anchor_kind = "bootstrap"
             _log.info("Provisional (bootstrap) TLS connection to %s: the server is not authenticated yet", host)
             return
+        chain = presented_chain(ssl_object)
         if not chain:
             raise EstError(
                 f"The TLS handshake with {host!r} finished without a server certificate.",
@@ -78,8 +63,7 @@ class ServerChecks:
                 libest_error="EST_ERR_SSL_CONNECT",
             )
         kind = self.trust.authorize_server(host, chain[0], verified_anchor(ssl_object))
-        self.last.anchor_kind = kind
-        _log.debug("EST server %s authorized through an %s trust anchor (%s)", host, kind, version)
+        _log.debug("EST server %s authorized through an %s trust anchor (%s)", host, kind, ssl_object.version())
 
     def explain(self, exc: BaseException, host: str, chain: list[x509.Certificate]) -> EstError | None:
         """The typed error for a failed handshake with the EST context, or None if it is not a trust failure."""
