@@ -147,9 +147,10 @@ def test_pop_always_refuses_tls13_only() -> None:
         EstClient("https://est.test", trust=trust, pop_linking="always", tls_maximum_version=ssl.TLSVersion.TLSv1_3)
 
 
-def test_plain_http_url_is_refused() -> None:
+@pytest.mark.parametrize("url", ["http://est.test", "https://", "est.test:8443", "ftp://est.test"])
+def test_non_https_urls_are_refused(url: str) -> None:
     with pytest.raises(EstError) as info:
-        EstClient("http://est.test", trust=TrustAnchors.system())
+        EstClient(url, trust=TrustAnchors.system())
     assert "HTTPS" in info.value.hint
 
 

@@ -68,7 +68,10 @@ def _settings(
     proxy: str | httpx.Proxy | None,
     max_retry_wait: float,
 ) -> _Settings:
-    parsed = httpx.URL(url)
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        parsed = httpx.URL("invalid:")
     if parsed.scheme != "https" or not parsed.host:
         raise EstError(
             f"The EST server URL {url!r} is not an https:// URL.",
