@@ -269,3 +269,17 @@ def test_stale_digest_nonce_is_flagged() -> None:
     assert "stale=true" in auth.challenge(stale=True)
     forged = f'Digest username="estuser", realm="estrealm", nonce="{int(_time.time())}.abc", uri="/x", response="00"'
     assert auth.check(forged, method="POST", path="/x") == (None, False)
+
+
+def test_start_stop_start() -> None:
+    server = EstServer().start()
+    try:
+        with raw_client(server) as c:
+            assert c.get("/cacerts").status_code == 200
+        server.stop()
+        assert not server.ca_file.exists()  # the temporary folder is gone
+        server.start()  # and comes back (same CA, new port)
+        with raw_client(server) as c:
+            assert c.get("/cacerts").status_code == 200
+    finally:
+        server.stop()

@@ -283,6 +283,8 @@ class EstServer:
         """
         if self._httpd is not None:
             return self
+        if not self._key_file.exists():  # a stopped server removed its temporary folder: write it again
+            self._write_files()
         httpd = HttpServer((self.host, self._requested_port))
         httpd.context = self._ssl_context()
         httpd.est = self
