@@ -41,13 +41,16 @@ class ServerChecks:
         self.trust = trust
         self.context = context
         self.may_probe = may_probe
-        self._probe_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        self._probe_context.check_hostname = False
-        self._probe_context.verify_mode = ssl.CERT_NONE
+        self._probe_context: ssl.SSLContext | None = None
 
     @property
     def probe_context(self) -> ssl.SSLContext:
-        """A context that completes any handshake (diagnosis only: nothing is sent on it)."""
+        """A context that completes any handshake (diagnosis only: nothing is sent on it), made when needed."""
+        if self._probe_context is None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            self._probe_context = context
         return self._probe_context
 
     def after_handshake(self, ssl_object: typing.Any, host: str) -> None:
