@@ -59,6 +59,7 @@ def test_logs_analyze_json(runner: CliRunner) -> None:
     data = json.loads(result.output)
     assert data["verdict"] == "problems"
     assert data["problems"] == ["missing-issuer"]
+    assert data["mentioned"] == ["missing-issuer", "self-signed"]
     assert data["findings"][0]["alternatives"] == ["self-signed"]
     assert data["findings"][0]["evidence"][0]["line"] == 1
 

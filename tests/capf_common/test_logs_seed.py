@@ -73,6 +73,7 @@ def test_problem_excerpts_name_their_problem(name: str) -> None:
 def test_self_signed_excerpt_mentions_self_signed() -> None:
     report = analyze([DATA / "nginx_self_signed.log"])
     assert report.mentions("self-signed")
+    assert report.mentioned == ("missing-issuer", "self-signed")
     assert "self-signed" in report.findings[0].explanation
 
 

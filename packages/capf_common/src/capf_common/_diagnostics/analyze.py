@@ -173,6 +173,11 @@ class Report:
         """The identifiers of the problems found (each once, in order)."""
         return tuple(dict.fromkeys(f.problem for f in self.findings))
 
+    @property
+    def mentioned(self) -> tuple[str, ...]:
+        """The problems found and those named as alternatives of their evidence (each once, in order)."""
+        return tuple(dict.fromkeys(p for f in self.findings for p in (f.problem, *f.alternatives)))
+
     def mentions(self, problem: str) -> bool:
         """Tell whether a problem was found or named as an alternative reading of the evidence.
 
@@ -189,6 +194,7 @@ class Report:
         return {
             "verdict": self.verdict,
             "problems": list(self.problems),
+            "mentioned": list(self.mentioned),
             "findings": [f.to_dict() for f in self.findings],
             "files": [{"path": f.path, "source": f.source, "entries": f.entries} for f in self.files],
             "devices": {
