@@ -333,7 +333,6 @@ _SUCCESS = re.compile(
     r"|OnlineCA Initialized|EST set server details success",
     re.IGNORECASE,
 )
-_FAILURE_HINT = re.compile(r"failed|unable|error|timed out", re.IGNORECASE)
 
 # OpenSSL X509_V_ERR_* reasons libest prints in "Certificate verify failed (reason = N)".
 _X509_REASONS = {2: "missing-issuer", 9: "not-yet-valid", 10: "expired", 18: "self-signed", 19: "missing-issuer"}
