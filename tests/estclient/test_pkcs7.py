@@ -127,3 +127,15 @@ def test_a_broken_certificate_inside_is_reported(pki: TestPki) -> None:
     der[start + 4] = 0x31  # the TBSCertificate becomes a SET: no longer a certificate
     with pytest.raises(MalformedResponseError):
         parse_certs_only(bytes(der))
+
+
+def test_real_server_response_from_libest_issue_121() -> None:
+    # testrfc7030.com's answer as captured in the issue: 64-column LF lines, Content-Length 581.
+    body = _vectors.text("libest_issue121_simpleenroll_response.b64")
+    assert len(body) == 581
+    (cert,) = parse_certs_only(decode_body(body)).certificates
+    assert (cert.serial_number, cert.subject.rfc4514_string()) == (17930, "CN=IntegrationTest")
+    assert cert.issuer.rfc4514_string() == "CN=estExampleCA"
+    assert cert.signature_algorithm_oid.dotted_string == "1.2.840.10045.4.1"  # ecdsa-with-SHA1, the quirk reported
+    # The quirk of the issue: the certificate does not chain to the RFC example CA set.
+    assert order_chain([*_a1().certificates, cert], cert) == [cert]
