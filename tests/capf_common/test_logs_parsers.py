@@ -40,6 +40,9 @@ def test_capf_trace_with_dates_wrapped_lines_and_markers() -> None:
     assert entry.time_of_day == dt.time(10, 0, 1, 123000)
     assert entry.text.endswith("with pkcs7 length = 0")
     assert entries[1].function == "debug"
+    as_dict = entry.to_dict()
+    assert (as_dict["line"], as_dict["end_line"], as_dict["device"]) == (3, 4, "SEP0011223344AA")
+    assert as_dict["time_of_day"] == "10:00:01.123000"
     report = analyze_entries(entries)
     assert report.problems == ("est-auth-failure",)
     assert report.findings[0].device == "SEP0011223344AA"
