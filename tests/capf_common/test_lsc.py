@@ -172,3 +172,15 @@ def test_check_flags_other_device_ca_flag_small_key_and_dates(capf_ca: Credentia
     } == set(result.codes)
     assert "SEP001F6C81118B" in next(d.message for d in result.deviations if d.code == "subject-cn")
     assert check_lsc(cert, now=now - dt.timedelta(days=20)).deviations[-1].code != "validity"
+
+
+def test_sha1_signature_is_a_warning() -> None:
+    from pathlib import Path
+
+    from capf_common import load_certificate
+
+    cert = load_certificate((Path(__file__).parent / "certs" / "sha1-lsc.pem").read_bytes())
+    result = check_lsc(cert, "SEP74A02FC0A675")
+    assert result.codes == ("signature-hash",)
+    assert result.ok
+    assert "SHA-256" in result.deviations[0].message
