@@ -244,3 +244,11 @@ def test_we_decrypt_an_openssl_envelope(pki: TestPki, tmp_path: Path, recipient:
     )
     result = parse_serverkeygen_response(CT, body, decrypt_key=cred.key)
     assert result.encrypted and result.certificate == pki.server.cert
+
+
+def test_parts_without_smime_type_are_told_apart_by_content(pki: TestPki) -> None:
+    content_type, body = build_serverkeygen_response(pki.server.key, pki.server.cert, encrypt_to=pki.client.cert)
+    stripped = body.replace(b"; smime-type=server-generated-key", b"").replace(b"; smime-type=certs-only", b"")
+    assert b"smime-type" not in stripped
+    result = parse_serverkeygen_response(content_type, stripped, decrypt_key=_ec(pki.client))
+    assert result.encrypted and result.certificate == pki.server.cert

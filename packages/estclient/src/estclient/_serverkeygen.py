@@ -190,6 +190,8 @@ def parse_serverkeygen_response(
         if ctype in ("application/pkcs8", "application/pkcs1", "application/x-pkcs8"):
             key_part = part
         elif ctype in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
+            if smime == "" and _is_enveloped(part.body):  # a key part without its smime-type parameter
+                smime = "server-generated-key"
             if smime == "server-generated-key":
                 key_part = part
             elif smime == "certs-only" or (smime == "" and cert_part is None):
@@ -212,6 +214,14 @@ def parse_serverkeygen_response(
         key_der = _unwrap_encrypted_key(key_der, decrypt_key)
     private_key = _load_key(key_der)
     return ServerKeyGenResult(private_key, _matching_certificate(certs, private_key), certs.certificates, encrypted)
+
+
+def _is_enveloped(body: bytes) -> bool:
+    try:
+        content_type, _ = _asn1.content_info_decode(_decode_part(body, "part"))
+    except (_asn1.Asn1Error, MalformedResponseError):
+        return False
+    return content_type == _asn1.OID_ENVELOPED_DATA
 
 
 def _unwrap_encrypted_key(der: bytes, decrypt_key: DecryptKey | None) -> bytes:
