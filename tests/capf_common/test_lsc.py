@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -18,6 +19,7 @@ from capf_common import (
     build_lsc_csr,
     check_lsc,
     is_valid_device_name,
+    load_certificate,
     lsc_common_name,
     parse_device_name,
 )
@@ -175,10 +177,6 @@ def test_check_flags_other_device_ca_flag_small_key_and_dates(capf_ca: Credentia
 
 
 def test_sha1_signature_is_a_warning() -> None:
-    from pathlib import Path
-
-    from capf_common import load_certificate
-
     cert = load_certificate((Path(__file__).parent / "certs" / "sha1-lsc.pem").read_bytes())
     result = check_lsc(cert, "SEP74A02FC0A675")
     assert result.codes == ("signature-hash",)
