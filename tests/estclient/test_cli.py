@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -18,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from estclient._cli_app import cli
 from estclient._cli_support import ExitCode
 from estclient._trust import certificate_fingerprint
-from estclient.testing import EstServer, Fault, FaultKind, LocalCa, LocalCaBackend
+from estclient.testing import EnrollmentRejected, EstServer, Fault, FaultKind, LocalCa, LocalCaBackend
 from tests.estclient._server_helpers import make_csr
 
 PASSWORD = "estpwd"
@@ -328,3 +329,20 @@ def test_csrattrs_table_lists_the_requirements() -> None:
         as_json = json.loads(est(srv, "--json", "csrattrs", user=False).stdout)
         assert as_json["challenge_password"] is True
         assert [i["kind"] for i in as_json["items"]] == ["oid", "attribute"]
+
+
+def test_server_text_with_brackets_is_shown_verbatim(tmp_path: Path) -> None:
+    class _Refusing(LocalCaBackend):
+        def enroll(self, csr: x509.CertificateSigningRequest, **kwargs: object) -> Any:
+            raise EnrollmentRejected("[Error 403: template [CiscoRA] not allowed]", http_status=403)
+
+    with EstServer(_Refusing()) as srv:
+        result = est(srv, "enroll", "--csr", str(_csr_file(tmp_path)), user=False)
+    assert result.exit_code == ExitCode.AUTH
+    assert "[Error 403: template [CiscoRA] not allowed]" in result.stderr
+
+
+def _csr_file(folder: Path) -> Path:
+    path = folder / "req.pem"
+    path.write_bytes(make_csr()[1].public_bytes(serialization.Encoding.PEM))
+    return path

@@ -120,7 +120,7 @@ def _emit(options: _Options, payload: dict[str, Any], human: str | None = None) 
     if options.json:
         click.echo(json.dumps(payload, indent=2))
     elif human:
-        stderr.print(human)
+        stderr.print(human, markup=False)
 
 
 def _pem(certs: Sequence[x509.Certificate]) -> str:

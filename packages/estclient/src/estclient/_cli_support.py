@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from rich.console import Console
+from rich.markup import escape
 
 from estclient._errors import (
     AuthenticationError,
@@ -92,17 +93,17 @@ def report_error(error: EstError, *, as_json: bool) -> NoReturn:
             payload["http_status"] = error.status
         click.echo(json.dumps(payload, indent=2))
     else:
-        stderr.print(f"[bold red]error:[/] {error.message}", markup=True)
+        stderr.print(f"[bold red]error:[/] {escape(error.message)}", markup=True)
         if error.hint:
-            stderr.print(f"[bold]fix:[/] {error.hint}", markup=True)
+            stderr.print(f"[bold]fix:[/] {escape(error.hint)}", markup=True)
         if error.libest_error:
-            stderr.print(f"libest: {error.libest_error} ({error.libest_code})")
+            stderr.print(f"libest: {error.libest_error} ({error.libest_code})", markup=False)
     sys.exit(int(code))
 
 
 def fail(message: str, code: ExitCode = ExitCode.USAGE) -> NoReturn:
     """Print a problem with the command's input and exit."""
-    stderr.print(f"[bold red]error:[/] {message}", markup=True)
+    stderr.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     sys.exit(int(code))
 
 
