@@ -147,3 +147,17 @@ async def test_async_pending_and_wait() -> None:
                 result = await c.simple_enroll(csr, wait=True, max_retries=3)
         assert isinstance(result, EnrollResult)
         assert result.certificate.subject == csr.subject
+
+
+@pytest.mark.anyio
+async def test_async_injected_http_client_is_used_and_left_open(server: EstServer) -> None:
+    import ssl
+
+    import httpx
+
+    assert isinstance(server.backend, LocalCaBackend)
+    ctx = ssl.create_default_context(cafile=str(server.ca_file))
+    async with httpx.AsyncClient(verify=ctx) as http:
+        async with AsyncEstClient(server.url, trust=trust_for(server), http_client=http) as c:
+            assert (await c.cacerts()).certificates == (server.backend.ca.certificate,)
+        assert not http.is_closed

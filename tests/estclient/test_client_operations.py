@@ -316,3 +316,21 @@ def test_ip_address_url_is_checked_against_ip_names(server: EstServer) -> None:
     with EstClient(f"https://127.0.0.1:{server.port}", trust=anchors(server)) as c:
         assert c.cacerts().certificates == (ca_of(server),)
     assert c.url == f"https://127.0.0.1:{server.port}/.well-known/est"
+
+
+def test_credentials_never_reach_the_logs(server: EstServer, caplog: pytest.LogCaptureFixture) -> None:
+    import base64 as b64
+    import logging
+
+    secret = "estpwd"
+    token = b64.b64encode(b"estuser:" + secret.encode()).decode()
+    with caplog.at_level(logging.DEBUG):
+        with EstClient(server.url, trust=anchors(server), auth=BasicAuth("estuser", secret)) as c:
+            c.simple_enroll(new_csr("logged")[1])
+        wrong = EstClient(server.url, trust=anchors(server), auth=BasicAuth("estuser", "wrong-pw"))
+        with wrong, pytest.raises(AuthenticationError):
+            wrong.simple_enroll(new_csr()[1])
+    text = "\n".join(f"{r.name} {r.getMessage()} {r.args!r}" for r in caplog.records)
+    assert "simpleenroll" in text  # the requests were logged...
+    assert secret not in text and "wrong-pw" not in text
+    assert token not in text and "authorization" not in text.lower()
