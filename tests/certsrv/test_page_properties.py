@@ -88,3 +88,25 @@ def _mutations() -> st.SearchStrategy[bytes]:
 def test_parsers_return_or_raise_certsrv_error(parser: Callable[[bytes], Any], body: bytes) -> None:
     with contextlib.suppress(CertsrvError):
         parser(body)
+
+
+PATHOLOGICAL = [
+    b"<p " * 60000,
+    b"<" * 200000,
+    b"<h2>" * 50000,
+    b"<title>x" * 25000,
+    b"<P ID=locReqIdMsg " * 10000,
+    b"ID=locDispLabel " * 12000,
+    b'"0x80094800 ' * 16000,
+    b"-----BEGIN CERTIFICATE-----" * 7000,
+    b"<Select Name=lbCertTemplate>" + b"<Option Value=" * 14000,
+    b"ID=loc" + b"Req" * 60000,
+]
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+@pytest.mark.parametrize("body", PATHOLOGICAL, ids=lambda b: repr(b[:12]))
+def test_parsers_stay_linear_on_pathological_pages(parser: Callable[[bytes], Any], body: bytes) -> None:
+    # a quadratic regex would take hours here and trip the test timeout (no timing assertion)
+    with contextlib.suppress(CertsrvError):
+        parser(body)

@@ -44,7 +44,9 @@ __all__ = [
     "visible_text",
 ]
 
-_MAX_PAGE = 4 * 1024 * 1024  # AD CS pages are ~20 kB; refuse to regex through anything absurd
+_MAX_PAGE = 1024 * 1024  # AD CS pages are ~20 kB; refuse to regex through anything absurd
+_MAX_TAG = 2048  # attributes of one tag
+_MAX_FIELD = 8192  # text of one field
 
 # -- text helpers ------------------------------------------------------------------------------------------
 
@@ -61,7 +63,7 @@ def decode_page(body: bytes) -> str:
 _SCRIPT = re.compile(r"<script\b.*?(?:</script\s*>|\Z)", re.I | re.S)
 _STYLE = re.compile(r"<style\b.*?(?:</style\s*>|\Z)", re.I | re.S)
 _COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
-_TAG = re.compile(r"<[^>]*>")
+_TAG = re.compile(r"<[^<>]{0,2048}>")
 _SPACE = re.compile(r"\s+")
 
 
@@ -84,24 +86,39 @@ def failure_hresults(text: str) -> list[int]:
     return codes
 
 
+_BLOCK_END = re.compile(r"<P\b|<DT\b|<DL\b|</DL|<Table\b|</Body", re.I)
+
+
+def _id_match(markup: str, element_id: str) -> re.Match[str] | None:
+    return re.search(rf"\bID\s*=\s*[\"']?{element_id}\b", markup, re.I)
+
+
 def _element_text(markup: str, element_id: str) -> str | None:
     """Visible text of the element (a ``<P>`` paragraph or similar) with ``ID=element_id``, up to the next block."""
-    match = re.search(
-        rf"<(\w+)[^>]*\bID\s*=\s*[\"']?{element_id}\b[^>]*>(.*?)(?=<P\b|<DT\b|<DL\b|</DL|<Table\b|</Body|\Z)",
-        markup,
-        re.I | re.S,
-    )
-    return None if match is None else visible_text(match.group(2))
+    found = _id_match(markup, element_id)
+    if found is None:
+        return None
+    start = markup.find(">", found.end(), found.end() + _MAX_TAG)
+    if start < 0:
+        return None
+    end = _BLOCK_END.search(markup, start + 1, start + 1 + _MAX_FIELD)
+    return visible_text(markup[start + 1 : end.start() if end else start + 1 + _MAX_FIELD])
+
+
+_DT_END = re.compile(r"</DT\s*>\s*<DD\s*>", re.I)
+_DD_END = re.compile(r"</DD\s*>|<DT\b", re.I)
 
 
 def _dd_after(markup: str, label_id: str) -> str | None:
     """Visible text of the ``<DD>`` that follows the ``<DT ID=label_id>`` of an AD CS "advanced info" list."""
-    match = re.search(
-        rf"\bID\s*=\s*[\"']?{label_id}\b.*?</DT\s*>\s*<DD\s*>(.*?)(?=</DD\s*>|<DT\b|\Z)",
-        markup,
-        re.I | re.S,
-    )
-    return None if match is None else visible_text(match.group(1))
+    found = _id_match(markup, label_id)
+    if found is None:
+        return None
+    dt_end = _DT_END.search(markup, found.end(), found.end() + _MAX_FIELD)
+    if dt_end is None:
+        return None
+    dd_end = _DD_END.search(markup, dt_end.end(), dt_end.end() + _MAX_FIELD)
+    return visible_text(markup[dt_end.end() : dd_end.start() if dd_end else dt_end.end() + _MAX_FIELD])
 
 
 def _first(*lists: list[int]) -> int | None:
@@ -183,7 +200,9 @@ _REQ_ID_PHRASES = (
     re.compile(r"Request\s+Id\s+is\s+(\d{1,18})", re.I),
     re.compile(r"Anforderungs-?\s?ID\s+(?:lautet|ist)\s*:?\s*(\d{1,18})", re.I),
 )
-_QUOTED_WITH_HRESULT = re.compile(r"[\"\u201c\u201e]([^\"\u201c\u201d]*0x8[0-9A-Fa-f]{7}[^\"\u201c\u201d]*)[\"\u201d]")
+_QUOTED_WITH_HRESULT = re.compile(
+    r"[\"\u201c\u201e]([^\"\u201c\u201d]{0,2000}?0x8[0-9A-Fa-f]{7}[^\"\u201c\u201d]{0,2000})[\"\u201d]"
+)
 _DENIED_WORDS = re.compile(r"\b(?:request was denied|Denied by|verweigert)\b", re.I)
 _HRESULT_PAREN = re.compile(r"0x[0-9A-Fa-f]{1,8}\s*\([^)]*\)")
 
@@ -191,7 +210,7 @@ _HRESULT_PAREN = re.compile(r"0x[0-9A-Fa-f]{1,8}\s*\([^)]*\)")
 def _request_id(markup: str) -> int | None:
     """The request id shown on a pending or denied page, locale-proof first."""
     # 1. an element whose id names the request id (ID=locReqIdMsg and similar)
-    match = re.search(r"\bID\s*=\s*[\"']?(loc\w*Req\w*Id\w*)\b", markup, re.I)
+    match = re.search(r"\bID\s*=\s*[\"']?(loc\w{0,40}?Req\w{0,40}?Id\w{0,40})\b", markup, re.I)
     if match:
         text = _element_text(markup, match.group(1)) or ""
         number = re.search(r"(?<![\w.])(\d{1,18})(?![\w])", _HRESULT_PAREN.sub(" ", text))
@@ -210,13 +229,13 @@ def _disposition_message(markup: str) -> str:
     for element in ("locDispMsg",):
         text = _element_text(markup, element)
         if text:
-            quoted = re.search(r"[\"\u201c\u201e](.+)[\"\u201d]", text)
+            quoted = re.search(r"[\"\u201c\u201e](.{1,8000})[\"\u201d]", text)
             return (quoted.group(1) if quoted else text).strip()
     text = visible_text(markup)
     quoted = _QUOTED_WITH_HRESULT.search(text)
     if quoted:
         return quoted.group(1).strip()
-    english = re.search(r"disposition message is \"([^\"]+)", text, re.I)
+    english = re.search(r"disposition message is \"([^\"]{1,4000})", text, re.I)
     if english:
         return english.group(1).strip()
     dd = _dd_after(markup, "locDispMsgLabel")
@@ -324,14 +343,23 @@ def _is_html(body: bytes, content_type: str | None) -> bool:
     return head.startswith((b"<html", b"<!doctype", b"<head", b"<body"))
 
 
-_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 #]+)-----(.*?)-----END \1-----", re.S)
+_PEM_BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 #]{1,40})-----")
+
+
+def _pem_payload(body: bytes) -> bytes | None:
+    """The Base64 text of the first PEM block (any label), or ``None``."""
+    begin = _PEM_BEGIN.search(body)
+    if begin is None:
+        return None
+    end = body.find(b"-----END " + begin.group(1) + b"-----", begin.end())
+    return body[begin.end() : end] if end >= 0 else None
 
 
 def _unarmor(body: bytes) -> bytes | None:
     """DER bytes of the first PEM block, or of a bare Base64 body; ``None`` when it is neither."""
-    match = _PEM_BLOCK.search(body)
-    data = match.group(2) if match else body.strip()
-    if not data or (not match and body.lstrip()[:1] == b"\x30"):
+    payload = _pem_payload(body)
+    data = payload if payload is not None else body.strip()
+    if not data or (payload is None and body.lstrip()[:1] == b"\x30"):
         return None
     try:
         return base64.b64decode(re.sub(rb"\s+", b"", data), validate=True)
@@ -436,6 +464,11 @@ class CaInfo:
         return index
 
 
+_CA_OPTION = re.compile(
+    r"<Option\b[^<>]{0,2048}?\bValue\s*=\s*[\"']?(\d{1,6})[^<>]{0,2048}>(.*?)(?=<Option\b|\Z)", re.I | re.S
+)
+
+
 def parse_ca_info_page(body: bytes) -> CaInfo:
     """Read certcarc.asp ("Download a CA certificate, certificate chain, or CRL").
 
@@ -455,11 +488,12 @@ def parse_ca_info_page(body: bytes) -> CaInfo:
     count = int(renewals.group(1))
     instances: list[tuple[int, str]] = []
     select = re.search(
-        r"<Select\b[^>]*\bName\s*=\s*[\"']?lbCaInstance\b[^>]*>(.*?)(?:</Select|\Z)", markup, re.I | re.S
+        r"<Select\b[^<>]{0,2048}?\bName\s*=\s*[\"']?lbCaInstance\b[^<>]{0,2048}>(.*?)(?:</Select|\Z)",
+        markup,
+        re.I | re.S,
     )
     if select:
-        for value, label in re.findall(r"<Option\b[^>]*?\bValue\s*=\s*[\"']?(\d{1,6})[^>]*>(.*?)(?=<Option\b|\Z)",
-                                       select.group(1), re.I | re.S):  # fmt: skip
+        for value, label in _CA_OPTION.findall(select.group(1)):
             instances.append((count - int(value), visible_text(label)))
     return CaInfo(count, states, delta, int(available.group(1)) if available else 3, tuple(instances))
 
@@ -490,7 +524,9 @@ def parse_template_page(body: bytes) -> list[OfferedTemplate]:
     """
     markup = decode_page(body)
     select = re.search(
-        r"<Select\b[^>]*\b(?:Name|ID)\s*=\s*[\"']?lbCertTemplate\w*\b[^>]*>(.*?)(?:</Select|\Z)", markup, re.I | re.S
+        r"<Select\b[^<>]{0,2048}?\b(?:Name|ID)\s*=\s*[\"']?lbCertTemplate\w{0,40}\b[^<>]{0,2048}>(.*?)(?:</Select|\Z)",
+        markup,
+        re.I | re.S,
     )
     if select is None:
         if _is_adcs_page(markup):
@@ -498,7 +534,8 @@ def parse_template_page(body: bytes) -> list[OfferedTemplate]:
         raise UnrecognizedPageError("certrqxt.asp", "no lbCertTemplate list and not an AD CS page", body=body)
     templates: list[OfferedTemplate] = []
     options = re.findall(
-        r"<Option\b[^>]*?\bValue\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]*))[^>]*>(.*?)(?=<Option\b|</Option|\Z)",
+        r"<Option\b[^<>]{0,2048}?\bValue\s*=\s*(?:\"([^\"<>]{0,4096})\"|'([^'<>]{0,4096})'|([^\s<>]{0,4096}))"
+        r"[^<>]{0,2048}>(.*?)(?=<Option\b|</Option|\Z)",
         select.group(1),
         re.I | re.S,
     )
@@ -532,15 +569,20 @@ class IisErrorPage:
     detail: str
 
 
+def _first_tag_text(markup: str, tag: str) -> str | None:
+    """Visible text of the first ``<tag>...</tag>`` (bounded in length), or ``None``."""
+    opening = re.search(rf"<{tag}\b[^<>]{{0,2048}}>", markup, re.I)
+    if opening is None:
+        return None
+    closing = re.compile(rf"</{tag}\s*>", re.I).search(markup, opening.end(), opening.end() + _MAX_FIELD)
+    return visible_text(markup[opening.end() : closing.start()]) if closing else None
+
+
 def parse_iis_error_page(body: bytes) -> IisErrorPage:
     """Read an IIS error page; any bytes give a result (empty fields when nothing is recognized)."""
     markup = decode_page(body)
-    heading = re.search(r"<h2\b[^>]*>(.*?)</h2", markup, re.I | re.S) or re.search(
-        r"<title\b[^>]*>(.*?)</title", markup, re.I | re.S
-    )
-    title = visible_text(heading.group(1)) if heading else ""
-    detail_match = re.search(r"<h3\b[^>]*>(.*?)</h3", markup, re.I | re.S)
-    detail = visible_text(detail_match.group(1)) if detail_match else ""
+    title = _first_tag_text(markup, "h2") or _first_tag_text(markup, "title") or ""
+    detail = _first_tag_text(markup, "h3") or ""
     code = re.match(r"\s*(\d{3})(?:\.(\d{1,3}))?\s*-", title)
     return IisErrorPage(
         int(code.group(1)) if code else None,
