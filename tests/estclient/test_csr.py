@@ -11,6 +11,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID, ObjectIdentifier
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from estclient import (
     CsrAttribute,
@@ -31,6 +33,7 @@ from estclient import (
     parse_subject,
     pop_challenge,
 )
+from estclient._sigs import csr_signature_valid
 from tests.estclient import _vectors
 
 RFC = _vectors.table("rfc_csrattrs.json")
@@ -246,3 +249,41 @@ def test_openssl_verifies_a_re_signed_request(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "AAAAAAAAAAAAAAAA" in out.stdout
     assert "verify OK" in (out.stdout + out.stderr)
+
+
+_POOL = [
+    CsrAttrOid(CHALLENGE_PASSWORD),
+    CsrAttrOid(ObjectIdentifier("1.3.6.1.1.1.1.22")),  # macAddress
+    CsrAttrOid(ObjectIdentifier("1.2.3.4.5")),  # unknown
+    CsrAttrOid(ObjectIdentifier("1.2.840.10045.4.3.2")),  # ecdsa-with-SHA256
+    CsrAttrOid(ObjectIdentifier("1.2.840.10045.4.3.4")),  # ecdsa-with-SHA512
+    CsrAttrOid(ObjectIdentifier("1.2.840.10045.4.1")),  # ecdsa-with-SHA1: refused with a typed error
+    CsrAttrOid(ObjectIdentifier("2.16.840.1.101.3.4.2.2")),  # sha384
+    CsrAttrOid(ObjectIdentifier("1.3.101.112")),  # Ed25519
+    CsrAttrOid(ObjectIdentifier("1.3.36.3.3.2.8.1.1.7")),  # brainpoolP256r1
+    CsrAttribute.ec_public_key("secp384r1"),
+    CsrAttribute.ec_public_key("secp256r1"),
+    CsrAttribute.extension_request(
+        [x509.Extension(ExtensionOID.BASIC_CONSTRAINTS, True, x509.BasicConstraints(ca=False, path_length=None))]
+    ),
+    CsrAttribute(ObjectIdentifier("1.2.840.113549.1.9.14"), (bytes.fromhex("06072b060101010116"),)),  # legacy form
+    CsrTemplate(extensions=(RequestedExtension(ExtensionOID.SUBJECT_ALTERNATIVE_NAME),)),
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(_POOL), max_size=5))
+def test_a_key_made_for_the_requirements_always_meets_them(items: list[object]) -> None:
+    attrs = parse_csrattrs(CsrAttrs(tuple(items)).encode())  # type: ignore[arg-type]
+    req = attrs.requirements()
+    key = key_for(attrs)
+    if req.hash_algorithm == "sha1" and not isinstance(key, ed25519.Ed25519PrivateKey):
+        with pytest.raises(CsrBuildError, match="sha1"):  # the only refusal possible with this pool
+            build_csr(key, "CN=prop", requirements=attrs, sans=["prop.example"])
+        return
+    csr = build_csr(key, "CN=prop", requirements=attrs, sans=["prop.example"])
+    assert csr_signature_valid(csr)
+    if req.curve and isinstance(key, ec.EllipticCurvePrivateKey):
+        assert key.curve.name == req.curve
+    for wanted in req.extensions:
+        assert csr.extensions.get_extension_for_oid(wanted.oid)
