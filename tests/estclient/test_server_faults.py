@@ -130,3 +130,10 @@ def test_faults_context_manager_and_order(server: EstServer) -> None:
 def test_invalid_times() -> None:
     with EstServer() as srv, pytest.raises(ValueError, match="at least 1"):
         srv.inject(Fault(FaultKind.DELAY, times=0))
+
+
+def test_drop_mid_body_of_an_empty_answer_drops_before_it(server: EstServer) -> None:
+    server.inject(Fault(FaultKind.DROP_MID_BODY, operations={"csrattrs"}, times=1))
+    with raw_client(server) as c, pytest.raises(httpx.RemoteProtocolError):
+        c.get("/csrattrs")  # a 204 has no body to cut
+    assert server.requests[-1].fault is FaultKind.DROP_BEFORE_RESPONSE

@@ -153,6 +153,8 @@ def test_csrattrs_204_without_requirements(client: httpx.Client) -> None:
     response = client.get("/csrattrs")
     assert response.status_code == 204
     assert response.content == b""
+    assert "content-length" not in response.headers  # RFC 9110 §8.6
+    assert client.get("/cacerts").status_code == 200  # the connection is still usable
 
 
 def test_csrattrs_content_is_announced() -> None:

@@ -172,7 +172,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Type", reply.content_type)
         for name, value in reply.headers:
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(reply.body)))
+        if reply.status != 204:  # RFC 9110 §8.6: no Content-Length on a 204
+            self.send_header("Content-Length", str(len(reply.body)))
         if reply.close:
             self.send_header("Connection", "close")
             self.close_connection = True

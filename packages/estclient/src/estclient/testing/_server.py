@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
@@ -439,10 +439,9 @@ class EstServer:
             reply.fault = fault
             return
         if kind is FaultKind.DROP_MID_BODY:
-            reply.fault = fault
             reply.close = True
-            if len(reply.body) < 2:  # nothing to cut in half: pad so the client sees a short body
-                reply.body = b"x" * 64
+            # an empty body (204) cannot be cut in half: the connection is then cut before the answer
+            reply.fault = fault if len(reply.body) >= 2 else replace(fault, kind=FaultKind.DROP_BEFORE_RESPONSE)
             return
         if reply.status != 200:
             return  # body faults only make sense on a successful answer
