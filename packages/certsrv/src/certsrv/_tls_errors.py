@@ -127,7 +127,8 @@ def fetch_presented_chain(host: str, port: int, timeout: float | None = 10.0) ->
             unverified = getattr(getattr(tls, "_sslobj", None), "get_unverified_chain", None)
             if callable(unverified):
                 for cert in unverified() or ():
-                    chain.append(x509.load_der_x509_certificate(cert.public_bytes(ssl._ssl.ENCODING_DER)))  # type: ignore[attr-defined]
+                    der = cert if isinstance(cert, bytes) else cert.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
+                    chain.append(x509.load_der_x509_certificate(der))
             if not chain:
                 leaf = tls.getpeercert(True)
                 if leaf:
