@@ -139,3 +139,22 @@ def test_real_server_response_from_libest_issue_121() -> None:
     assert cert.signature_algorithm_oid.dotted_string == "1.2.840.10045.4.1"  # ecdsa-with-SHA1, the quirk reported
     # The quirk of the issue: the certificate does not chain to the RFC example CA set.
     assert order_chain([*_a1().certificates, cert], cert) == [cert]
+
+
+def _indefinite(der: bytes) -> bytes:
+    """BER: the same element with an indefinite length (its contents unchanged) and an end-of-contents marker."""
+    first = der[1]
+    header = 2 + (first & 0x7F if first & 0x80 else 0)
+    return der[:1] + b"\x80" + der[header:] + b"\x00\x00"
+
+
+def test_ber_with_indefinite_lengths_is_accepted() -> None:
+    der = decode_body(_vectors.text("rfc7030_a3_simpleenroll_response.b64"))
+    # ContentInfo { OID, [0] { SignedData } } with indefinite lengths at all three outer levels, as Java CMS emits
+    oid = der[4:15]
+    explicit = der[15:]
+    signed_data = explicit[4:]
+    ber = _indefinite(b"\x30\x82\x00\x00" + oid + _indefinite(b"\xa0\x82\x00\x00" + _indefinite(signed_data)))
+    assert b"\x80" in ber[:2] and ber != der
+    (cert,) = parse_certs_only(ber).certificates
+    assert cert.serial_number == 21

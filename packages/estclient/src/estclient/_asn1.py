@@ -535,10 +535,16 @@ class SignedDataParts:
 
 
 def content_info_decode(der: bytes) -> tuple[str, bytes]:
-    """Split a ContentInfo into (content type OID, content DER)."""
+    """Split a ContentInfo into (content type OID, content DER).
+
+    BER with indefinite lengths (as some Java CMS stacks send certs-only messages) is first re-encoded as DER.
+    """
 
     def run() -> tuple[str, bytes]:
-        outer = _peek(der)
+        try:
+            outer = _peek(der)
+        except Asn1Error:
+            outer = _peek(_to_der(der))
         if outer.class_ != 0 or outer.tag != 16:
             raise Asn1Error("ContentInfo is not a SEQUENCE")
         items = _children(outer.contents)
@@ -551,6 +557,11 @@ def content_info_decode(der: bytes) -> tuple[str, bytes]:
         return ctype, explicit.contents
 
     return _guard("ContentInfo", run)
+
+
+def _to_der(data: bytes) -> bytes:
+    """Re-encode a BER ContentInfo (e.g. with indefinite lengths) as DER."""
+    return bytes(cms.ContentInfo.load(data, strict=True).dump(force=True))
 
 
 def content_info_encode(content_type: str, content_der: bytes) -> bytes:
