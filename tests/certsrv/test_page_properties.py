@@ -101,6 +101,7 @@ PATHOLOGICAL = [
     b"-----BEGIN CERTIFICATE-----" * 7000,
     b"<Select Name=lbCertTemplate>" + b"<Option Value=" * 14000,
     b"ID=loc" + b"Req" * 60000,
+    b"<P ID=locPageTitle>" + b"<P ID=locInfo> 1 2 " * 20000,
 ]
 
 

@@ -276,3 +276,29 @@ def test_real_iis_401_page_with_junk() -> None:
 
 def test_failure_hresults_ignores_success_codes() -> None:
     assert failure_hresults("ok 0x0 (WIN32: 0) then 0x80094800, and 0x8009310b (ASN: 267)") == [0x80094800, 0x8009310B]
+
+
+def test_pending_page_in_a_language_without_known_wording() -> None:
+    # French text, and no element id that names the request id: the one number in a translated paragraph is it
+    body = (
+        page("certfnsh_pending")
+        .replace(b"ID=locReqIdMsg> Your Request Id is 12.", b"ID=locInfo9> Votre ID de demande est 4711.")
+        .replace(b"Certificate Pending", b"Certificat en attente")
+        .replace(b"within 10 days", b"dans les dix jours")
+    )
+    assert b"locReqIdMsg" not in body
+    assert parse_submit_page(body) == SubmitPending(4711)
+
+
+def test_denied_page_in_a_language_without_known_wording() -> None:
+    body = (
+        page("certfnsh_denied_template")
+        .replace(b"ID=locReqIdMsg> Your Request Id is 78.", b"ID=locInfo9> Votre ID de demande est 78.")
+        .replace(b"Denied by Policy Module", b"Refus\xc3\xa9 par le module de strat\xc3\xa9gie")
+        .replace(
+            b"Your certificate request was denied.", b"Votre demande de certificat a \xc3\xa9t\xc3\xa9 refus\xc3\xa9e."
+        )
+    )
+    result = parse_submit_page(body)
+    assert result == SubmitDenied(78, 0x80094800, result.message if isinstance(result, SubmitDenied) else "")
+    assert isinstance(result, SubmitDenied) and "0x80094800" in result.message

@@ -207,6 +207,10 @@ _DENIED_WORDS = re.compile(r"\b(?:request was denied|Denied by|verweigert)\b", r
 _HRESULT_PAREN = re.compile(r"0x[0-9A-Fa-f]{1,8}\s*\([^)]*\)")
 
 
+_LOC_PARAGRAPH = re.compile(r"<P\s+ID\s*=\s*[\"']?(loc\w{1,40})\b", re.I)
+_NUMBER = re.compile(r"(?<![\w.,-])(\d{1,18})(?![\w,]|\.\d)")
+
+
 def _request_id(markup: str) -> int | None:
     """The request id shown on a pending or denied page, locale-proof first."""
     # 1. an element whose id names the request id (ID=locReqIdMsg and similar)
@@ -222,6 +226,13 @@ def _request_id(markup: str) -> int | None:
         found = phrase.search(text)
         if found:
             return int(found.group(1))
+    # 3. any other language: the first translated paragraph (ID=loc...) that shows exactly one number
+    for count, paragraph in enumerate(_LOC_PARAGRAPH.finditer(markup)):
+        if count >= 100:  # a real page has about ten
+            break
+        numbers = _NUMBER.findall(_HRESULT_PAREN.sub(" ", _element_text(markup, paragraph.group(1)) or ""))
+        if len(numbers) == 1:
+            return int(numbers[0])
     return None
 
 
