@@ -173,7 +173,13 @@ def test_parse_multipart_arbitrary(content_type: str, body: bytes) -> None:
 def serverkeygen_bodies(pki: TestPki) -> list[tuple[str, bytes]]:
     plain = build_serverkeygen_response(pki.client.key, pki.client.cert)
     encrypted = build_serverkeygen_response(pki.client.key, pki.client.cert, encrypt_to=_cert_for(pki))
-    return [plain, encrypted]
+    agreed = build_serverkeygen_response(pki.server.key, pki.server.cert, encrypt_to=_ec_cert_for(pki))
+    return [plain, encrypted, agreed]
+
+
+def _ec_cert_for(pki: TestPki) -> x509.Certificate:
+    # An EC certificate for _KEY: the key-agreement (kari) envelope is parsed and, unmutated, decrypted.
+    return issue("agree", issuer=pki.intermediate, key=_KEY).cert
 
 
 def _cert_for(pki: TestPki) -> x509.Certificate:
@@ -196,7 +202,9 @@ def test_parse_serverkeygen_mutated(serverkeygen_bodies: list[tuple[str, bytes]]
             del part[pos:]
     parts[index] = bytes(part)
     mutated_body = b"\r\n\r\n".join(parts)
-    _result_or_est_error(lambda: parse_serverkeygen_response(content_type, mutated_body, decrypt_key=_DECRYPT_KEY))
+    keys: list[rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey] = [_DECRYPT_KEY, _KEY]
+    key = data.draw(st.sampled_from(keys))
+    _result_or_est_error(lambda: parse_serverkeygen_response(content_type, mutated_body, decrypt_key=key))
 
 
 def test_mutation_seeds_are_valid() -> None:
