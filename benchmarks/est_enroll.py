@@ -113,7 +113,9 @@ def cli_processes(url: str, ca_file: str, count: int) -> Measurement:
         for i in range(count):
             args = ["--server", url, "--ca-file", ca_file, "--user", USER, "enroll", "--new-key", "ec:P-256"]
             args += ["--subject", f"CN=cli-{i}", "--key-out", f"{folder}/{i}.key", "-o", f"{folder}/{i}.pem"]
-            subprocess.run([sys.executable, "-c", code, *args], env=env, check=True, capture_output=True)
+            done = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(f"est enroll failed ({done.returncode}): {done.stderr.strip()}")
         wall = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
