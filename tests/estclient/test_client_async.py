@@ -161,3 +161,23 @@ async def test_async_injected_http_client_is_used_and_left_open(server: EstServe
         async with AsyncEstClient(server.url, trust=trust_for(server), http_client=http) as c:
             assert (await c.cacerts()).certificates == (server.backend.ca.certificate,)
         assert not http.is_closed
+
+
+@pytest.mark.anyio
+async def test_concurrent_linked_enrollments_each_keep_their_connection() -> None:
+    with EstServer(users=USERS, pop="require") as srv:
+        results: list[EnrollResult] = []
+        trust = trust_for(srv)
+        async with AsyncEstClient(srv.url, trust=trust, auth=("estuser", "estpwd"), pop_linking="always") as c:
+
+            async def enroll(i: int) -> None:
+                result = await c.simple_enroll(CsrSpec(ec.generate_private_key(ec.SECP256R1()), f"CN=lane-{i}"))
+                assert isinstance(result, EnrollResult)
+                results.append(result)
+
+            async with anyio.create_task_group() as tg:
+                for i in range(8):
+                    tg.start_soon(enroll, i)
+        assert len(results) == 8
+        enrolls = [r for r in srv.requests if r.operation == "simpleenroll"]
+        assert [r.status for r in enrolls] == [200] * 8  # no linked CSR went out on a foreign connection

@@ -334,3 +334,18 @@ def test_credentials_never_reach_the_logs(server: EstServer, caplog: pytest.LogC
     assert "simpleenroll" in text  # the requests were logged...
     assert secret not in text and "wrong-pw" not in text
     assert token not in text and "authorization" not in text.lower()
+
+
+def test_linked_enrollments_from_several_threads(pop_server: EstServer) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with EstClient(pop_server.url, trust=anchors(pop_server), auth=("estuser", "estpwd"), pop_linking="always") as c:
+        pop_server.clear_requests()
+
+        def enroll(i: int) -> EnrollResult | Pending:
+            return c.simple_enroll(CsrSpec(ec.generate_private_key(ec.SECP256R1()), f"CN=thread-{i}"))
+
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(enroll, range(8)))
+    assert all(isinstance(r, EnrollResult) for r in results)
+    assert [r.status for r in pop_server.requests if r.operation == "simpleenroll"] == [200] * 8

@@ -10,7 +10,7 @@ import importlib.util
 import logging
 import ssl
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -26,10 +26,11 @@ from estclient._client import (
     _response,
     _settings,
     _too_large,
+    lane_limits,
 )
 from estclient._csrattrs import CsrAttrs
-from estclient._errors import EstError
-from estclient._operations import CsrInput, Exchange, Flow, Sleep
+from estclient._errors import EstError, EstTimeoutError
+from estclient._operations import CsrInput, Exchange, Flow, Lane, Sleep
 from estclient._pop import LinkingMode, tls_binding
 from estclient._protocol import EstRequest
 from estclient._results import CaCertificates, EnrollResult, Pending
@@ -50,6 +51,44 @@ if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
     sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 T = TypeVar("T")
+
+
+class _AsyncLanes:
+    """Single-connection httpx clients, one per PoP-linked enrollment in progress (see ``Lane``)."""
+
+    def __init__(self, make: Callable[[], httpx.AsyncClient] | None, shared: httpx.AsyncClient, size: int) -> None:
+        self._make = make
+        self._shared = shared
+        self._size = size if make is not None else 1
+        self._slots: anyio.Semaphore | None = None  # made inside the event loop, on first use
+        self._free: list[httpx.AsyncClient] = []
+        self._all: list[httpx.AsyncClient] = []
+
+    async def take(self, wait: float | None) -> httpx.AsyncClient:
+        if self._slots is None:
+            self._slots = anyio.Semaphore(self._size)
+        with anyio.move_on_after(wait) as scope:
+            await self._slots.acquire()
+        if scope.cancelled_caught:
+            raise EstTimeoutError("pool", wait, operation="PoP-linked enrollment")
+        if self._make is None:
+            return self._shared
+        if self._free:
+            return self._free.pop()
+        lane = self._make()
+        self._all.append(lane)
+        return lane
+
+    def give_back(self, lane: httpx.AsyncClient) -> None:
+        if self._make is not None:
+            self._free.append(lane)
+        if self._slots is not None:
+            self._slots.release()
+
+    async def aclose(self) -> None:
+        lanes, self._all, self._free = self._all, [], []
+        for lane in lanes:
+            await lane.aclose()
 
 
 class AsyncEstClient:
@@ -118,10 +157,18 @@ class AsyncEstClient:
             max_retry_wait=max_retry_wait,
         )
         self._owns_http = http_client is None
+        make_lane: Callable[[], httpx.AsyncClient] | None = None
         if http_client is None:
-            transport = make_async_transport(self._settings.checks, limits=limits, proxy=proxy)
-            http_client = httpx.AsyncClient(transport=transport, timeout=self._settings.timeout, trust_env=False)
+            checks, timeout_ = self._settings.checks, self._settings.timeout
+            transport = make_async_transport(checks, limits=limits, proxy=proxy)
+            http_client = httpx.AsyncClient(transport=transport, timeout=timeout_, trust_env=False)
+
+            def make_lane() -> httpx.AsyncClient:
+                lane = make_async_transport(checks, limits=lane_limits(limits), proxy=proxy)
+                return httpx.AsyncClient(transport=lane, timeout=timeout_, trust_env=False)
+
         self._http = http_client
+        self._lanes = _AsyncLanes(make_lane, http_client, limits.max_connections or 10)
         self._headers = dict(headers or {})
 
     # -- plumbing -----------------------------------------------------------------------------------------------
@@ -136,12 +183,12 @@ class AsyncEstClient:
         """The EST root URL (origin and root path)."""
         return self._settings.origin + self._settings.root
 
-    async def _send(self, request: EstRequest) -> Exchange:
+    async def _send(self, request: EstRequest, http: httpx.AsyncClient | None = None) -> Exchange:
         url = self._settings.origin + request.path
         headers = {**self._headers, **dict(request.headers)}
         auth: Any = None if self.trust.is_bootstrap else (self._settings.auth or httpx.USE_CLIENT_DEFAULT)
         try:
-            async with self._http.stream(
+            async with (http or self._http).stream(
                 request.method,
                 url,
                 headers=headers,
@@ -168,20 +215,32 @@ class AsyncEstClient:
         return Exchange(response, binding)
 
     async def _drive(self, flow: Flow[T]) -> T:
+        lane: httpx.AsyncClient | None = None
         try:
             step = next(flow)
             while True:
                 if isinstance(step, Sleep):
                     await anyio.sleep(step.seconds)
                     step = flow.send(None)
+                elif isinstance(step, Lane):
+                    if step.hold and lane is None:
+                        lane = await self._lanes.take(self._settings.timeout.pool)
+                    elif not step.hold and lane is not None:
+                        self._lanes.give_back(lane)
+                        lane = None
+                    step = flow.send(None)
                 else:
-                    step = flow.send(await self._send(step))
+                    step = flow.send(await self._send(step, lane))
         except StopIteration as stop:
             result: T = stop.value
             return result
+        finally:
+            if lane is not None:
+                self._lanes.give_back(lane)
 
     async def aclose(self) -> None:
         """Close the connections (an injected ``http_client`` is left open for its owner)."""
+        await self._lanes.aclose()
         if self._owns_http:
             await self._http.aclose()
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import ssl
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, TypeVar
@@ -14,8 +15,8 @@ import httpx
 
 from estclient._auth import BasicAuth, ClientCertificate
 from estclient._csrattrs import CsrAttrs
-from estclient._errors import EstError, MalformedResponseError, ProtocolVersionError
-from estclient._operations import CsrInput, Exchange, Flow, Operations, Sleep
+from estclient._errors import EstError, EstTimeoutError, MalformedResponseError, ProtocolVersionError
+from estclient._operations import CsrInput, Exchange, Flow, Lane, Operations, Sleep
 from estclient._pop import LinkingMode, tls_binding
 from estclient._protocol import WELL_KNOWN, EstRequest, EstResponse
 from estclient._results import CaCertificates, EnrollResult, Pending
@@ -143,6 +144,51 @@ def _downgraded(operation: str, url: str) -> EstError:
     )
 
 
+def lane_limits(limits: httpx.Limits) -> httpx.Limits:
+    """Limits of a lane: one connection, kept alive as the client's own connections are."""
+    keep = 1 if limits.max_keepalive_connections is None else min(1, limits.max_keepalive_connections)
+    return httpx.Limits(max_connections=1, max_keepalive_connections=keep, keepalive_expiry=limits.keepalive_expiry)
+
+
+class _Lanes:
+    """Single-connection httpx clients, one per PoP-linked enrollment in progress (see ``Lane``).
+
+    With an injected ``httpx.Client`` there is one lane, that client, taken by one linked enrollment at a time.
+    """
+
+    def __init__(self, make: Callable[[], httpx.Client] | None, shared: httpx.Client, size: int) -> None:
+        self._make = make
+        self._shared = shared
+        self._slots = threading.BoundedSemaphore(size if make is not None else 1)
+        self._lock = threading.Lock()
+        self._free: list[httpx.Client] = []
+        self._all: list[httpx.Client] = []
+
+    def take(self, wait: float | None) -> httpx.Client:
+        if not self._slots.acquire(timeout=wait):
+            raise EstTimeoutError("pool", wait, operation="PoP-linked enrollment")
+        if self._make is None:
+            return self._shared
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+            lane = self._make()
+            self._all.append(lane)
+            return lane
+
+    def give_back(self, lane: httpx.Client) -> None:
+        if self._make is not None:
+            with self._lock:
+                self._free.append(lane)
+        self._slots.release()
+
+    def close(self) -> None:
+        with self._lock:
+            lanes, self._all, self._free = self._all, [], []
+        for lane in lanes:
+            lane.close()
+
+
 class EstClient:
     """A synchronous RFC 7030 EST client.
 
@@ -209,10 +255,18 @@ class EstClient:
             max_retry_wait=max_retry_wait,
         )
         self._owns_http = http_client is None
+        make_lane: Callable[[], httpx.Client] | None = None
         if http_client is None:
-            transport = make_sync_transport(self._settings.checks, limits=limits, proxy=proxy)
-            http_client = httpx.Client(transport=transport, timeout=self._settings.timeout, trust_env=False)
+            checks, timeout_ = self._settings.checks, self._settings.timeout
+            transport = make_sync_transport(checks, limits=limits, proxy=proxy)
+            http_client = httpx.Client(transport=transport, timeout=timeout_, trust_env=False)
+
+            def make_lane() -> httpx.Client:
+                lane = make_sync_transport(checks, limits=lane_limits(limits), proxy=proxy)
+                return httpx.Client(transport=lane, timeout=timeout_, trust_env=False)
+
         self._http = http_client
+        self._lanes = _Lanes(make_lane, http_client, limits.max_connections or 10)
         self._headers = dict(headers or {})
 
     # -- plumbing -----------------------------------------------------------------------------------------------
@@ -227,12 +281,12 @@ class EstClient:
         """The EST root URL (origin and root path)."""
         return self._settings.origin + self._settings.root
 
-    def _send(self, request: EstRequest) -> Exchange:
+    def _send(self, request: EstRequest, http: httpx.Client | None = None) -> Exchange:
         url = self._settings.origin + request.path
         headers = {**self._headers, **dict(request.headers)}
         auth: Any = None if self.trust.is_bootstrap else (self._settings.auth or httpx.USE_CLIENT_DEFAULT)
         try:
-            with self._http.stream(
+            with (http or self._http).stream(
                 request.method,
                 url,
                 headers=headers,
@@ -259,20 +313,32 @@ class EstClient:
         return Exchange(response, binding)
 
     def _drive(self, flow: Flow[T]) -> T:
+        lane: httpx.Client | None = None
         try:
             step = next(flow)
             while True:
                 if isinstance(step, Sleep):
                     time.sleep(step.seconds)
                     step = flow.send(None)
+                elif isinstance(step, Lane):
+                    if step.hold and lane is None:
+                        lane = self._lanes.take(self._settings.timeout.pool)
+                    elif not step.hold and lane is not None:
+                        self._lanes.give_back(lane)
+                        lane = None
+                    step = flow.send(None)
                 else:
-                    step = flow.send(self._send(step))
+                    step = flow.send(self._send(step, lane))
         except StopIteration as stop:
             result: T = stop.value
             return result
+        finally:
+            if lane is not None:
+                self._lanes.give_back(lane)
 
     def close(self) -> None:
         """Close the connections (an injected ``http_client`` is left open for its owner)."""
+        self._lanes.close()
         if self._owns_http:
             self._http.close()
 

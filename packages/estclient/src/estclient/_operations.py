@@ -41,7 +41,7 @@ from estclient._results import CaCertificates, Pending
 from estclient._serverkeygen import DecryptKey
 from estclient._trust import TrustAnchors
 
-__all__ = ["CsrInput", "Exchange", "Flow", "Operations", "Sleep"]
+__all__ = ["CsrInput", "Exchange", "Flow", "Lane", "Operations", "Sleep"]
 
 _log = logging.getLogger("estclient")
 
@@ -64,6 +64,21 @@ class Sleep:
 
 
 @dataclass(frozen=True)
+class Lane:
+    """Ask the driver for a connection of its own (``hold``) until released (PoP linking, RFC 7030 §3.5).
+
+    Between ``Lane(True)`` and ``Lane(False)`` the driver sends the flow's requests over a connection no other
+    request uses, so the request signed with a connection's tls-unique goes out on that same connection. The
+    driver also releases the lane when the flow ends.
+
+    Attributes:
+        hold: True to take a lane, False to give it back.
+    """
+
+    hold: bool
+
+
+@dataclass(frozen=True)
 class Exchange:
     """A response and the TLS facts of the connection that carried it.
 
@@ -76,7 +91,7 @@ class Exchange:
     binding: TlsBinding
 
 
-Step = EstRequest | Sleep
+Step = EstRequest | Sleep | Lane
 Flow = Generator[Step, Exchange | None, T]
 
 
@@ -255,7 +270,10 @@ class Operations:
             csr = _same_identity(csr, self.current_certificate)
         requirements: CsrAttrs | None = None
         binding = TlsBinding(None, None)
-        if self.linking != "never" or csr.apply_server_requirements:
+        linking = self.linking != "never"
+        if linking:
+            yield Lane(True)
+        if linking or csr.apply_server_requirements:
             # Opens (or reuses) the connection the enrollment will use, and learns what the server wants.
             prime = yield from self._exchange(csrattrs_request(label=label, root=self.root))
             binding = prime.binding
@@ -277,6 +295,8 @@ class Operations:
                 text = reply.response.body.decode("utf-8", "replace").strip()[:200]
                 last = f" The server's last answer: {reply.response.status} {text!r}."
                 continue
+            if linking:
+                yield Lane(False)
             return self._read(operation, reply.response, signed, decrypt_key)
         raise PopLinkingError(
             f"The TLS connection changed between signing and sending the linked CSR to /{operation} in each of "

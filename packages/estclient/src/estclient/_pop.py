@@ -4,9 +4,10 @@ The CSR's challengePassword must carry base64(tls-unique) of the TLS connection 
 can only be built and signed after that connection's handshake. The clients do it this way: a first,
 lightweight request (``GET /csrattrs``, which also tells what the server wants) opens the connection; its
 response names the connection (httpx's ``network_stream``), whose ``ssl_object`` gives tls-unique; the CSR is
-built and signed; the POST reuses the pooled connection. The POST's response names its connection too: when
-it differs (the connection was closed and made again, e.g. after a 401 or a wait), the CSR is re-signed with
-the new connection's tls-unique and sent again.
+built and signed; the POST goes out on the same connection, because the clients give each linked enrollment a
+connection of its own while it runs (a "lane", see ``estclient._operations.Lane``). The POST's response names its
+connection too: when it differs (the server closed the connection and it was made again, e.g. after a 401), the
+CSR is re-signed with the new connection's tls-unique and sent again.
 
 TLS 1.3 has no tls-unique (RFC 9266 defines tls-exporter, which RFC 7030 does not use and Python's ``ssl``
 module cannot compute), so linking needs TLS 1.2: a client constructed with ``pop_linking=True`` caps the TLS
