@@ -288,3 +288,19 @@ def test_kerberos_without_binding_is_refused_when_required(kdc: Kdc) -> None:
         pytest.raises(AuthenticationError),
     ):  # fmt: skip
         c.submit(csr_pem(), "WebServer")
+
+
+def test_an_httpx_client_can_be_supplied(emulator: AdcsEmulator) -> None:
+    import ssl
+
+    import httpx
+
+    own = httpx.Client(
+        verify=ssl.create_default_context(cafile=str(emulator.ca_file)), limits=httpx.Limits(max_connections=1)
+    )
+    with own:
+        with CertsrvClient(emulator.url, auth="ntlm", username=ALICE, password=PASSWORD, http_client=own) as c:
+            assert isinstance(c.submit(csr_pem(), "WebServer"), Issued)
+        assert not own.is_closed  # the caller's client stays open
+    with httpx.Client() as other, pytest.raises(ConfigurationError, match="http_client"):
+        CertsrvClient(emulator.url, ca_file=emulator.ca_file, http_client=other)

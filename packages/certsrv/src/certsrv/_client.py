@@ -27,7 +27,7 @@ from typing import TypeVar
 import httpx
 from cryptography import x509
 
-from certsrv._errors import CertsrvError
+from certsrv._errors import CertsrvError, ConfigurationError
 from certsrv._flows import (
     AuthKind,
     Flow,
@@ -92,6 +92,10 @@ class CertsrvClient:
         user_agent: The User-Agent (AD CS pages sniff for a browser; the default is Mozilla-style).
         proxy: An HTTP(S) proxy URL (proxies in the environment are used too unless ``trust_env=False``).
         trust_env: Read proxy settings from the environment.
+        http_client: An ``httpx.Client`` to send through instead of the client's own (its TLS, proxy and limit
+            settings then apply, and ``ca_file``, ``ssl_context``, ``client_cert``, ``proxy`` and ``trust_env``
+            must be left out). Keep it to one connection per authenticated identity. It is not closed by
+            :meth:`close`.
 
     Raises:
         ConfigurationError: a bad URL, auth name, CA file or client certificate.
@@ -113,22 +117,29 @@ class CertsrvClient:
         user_agent: str = DEFAULT_USER_AGENT,
         proxy: str | None = None,
         trust_env: bool = True,
+        http_client: httpx.Client | None = None,
     ) -> None:
         self.base_url = normalize_base_url(url)
         self.timeouts = _timeouts(timeouts)
+        if http_client is not None and (ca_file or ssl_context or client_cert or proxy or not trust_env):
+            raise ConfigurationError(
+                "http_client= carries its own TLS and proxy settings. Fix: configure them on that client, or leave "
+                "http_client out"
+            )
         self._ssl_context = build_ssl_context(ca_file=ca_file, ssl_context=ssl_context, client_cert=client_cert)
         self._auth = build_auth(
             auth,
             username=username,
             password=password,
             channel_binding=channel_binding,
-            has_client_cert=client_cert is not None or ssl_context is not None,
+            has_client_cert=client_cert is not None or ssl_context is not None or http_client is not None,
         )
         self._user_agent = user_agent
         self._needs_priming = needs_priming(self._auth)
         self._authenticated = False
         self._lock = threading.Lock()
-        self._http = httpx.Client(
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.Client(
             verify=self._ssl_context,
             http2=False,
             limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
@@ -141,8 +152,9 @@ class CertsrvClient:
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the connection."""
-        self._http.close()
+        """Close the connection (an ``http_client`` given to the constructor stays open)."""
+        if self._owns_http:
+            self._http.close()
 
     def __enter__(self) -> CertsrvClient:
         return self
