@@ -7,6 +7,7 @@ import ipaddress
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -124,6 +125,10 @@ class LocalCa:
             raise ValueError(f"{key_file} is not the private key of the first certificate in {cert_file}.")
         return cls(certs[0], key, tuple(certs[1:]))
 
+    @cached_property
+    def _authority_key_identifier(self) -> x509.AuthorityKeyIdentifier:
+        return x509.AuthorityKeyIdentifier.from_issuer_public_key(self.private_key.public_key())
+
     @property
     def pem(self) -> bytes:
         """The CA certificate and its chain, PEM (what a client trusts)."""
@@ -159,9 +164,7 @@ class LocalCa:
             .not_valid_after(min(now + dt.timedelta(days=days), self.certificate.not_valid_after_utc))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.private_key.public_key()), critical=False
-            )
+            .add_extension(self._authority_key_identifier, critical=False)
         )
         for ext in extensions:
             builder = builder.add_extension(ext.value, critical=ext.critical)

@@ -393,6 +393,8 @@ class EstServer:
 
     def log_access(self, address: str, request_line: str, status: int, length: int) -> None:
         """Log one access line in the style of libest's ``log_access``."""
+        if not _log.isEnabledFor(logging.INFO):
+            return
         stamp = dt.datetime.now(dt.UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
         _log.info('***EST [INFO][log_access]--> %s [%s] "%s" %d %d', address, stamp, request_line, status, length)
 
@@ -563,10 +565,11 @@ class EstServer:
                 f"{result.retry_after} seconds.",
                 Retry_After=self._retry_after(result.retry_after),
             )
-        _log.info(
-            "***EST [INFO][est_enroll]--> issued %s (serial %x) to %s",
-            _openssl_name(result.certificate.subject), result.certificate.serial_number, requester.description,
-        )  # fmt: skip
+        if _log.isEnabledFor(logging.INFO):
+            _log.info(
+                "***EST [INFO][est_enroll]--> issued %s (serial %x) to %s",
+                _openssl_name(result.certificate.subject), result.certificate.serial_number, requester.description,
+            )  # fmt: skip
         der = _certs_only([result.certificate, *result.chain])
         return Reply.base64(_CERTS_ONLY, der)
 
