@@ -117,6 +117,7 @@ class LabReport:
         analysis: ``capf logs analyze --json`` output.
         check: ``certsrv check --json`` output (only with a fault).
         elapsed: Seconds for the phones.
+        ca_request_ids: The AD CS request ids of the run, in submission order.
     """
 
     options: LabOptions
@@ -125,6 +126,7 @@ class LabReport:
     analysis: dict[str, object] = field(default_factory=dict)
     check: dict[str, object] | None = None
     elapsed: float = 0.0
+    ca_request_ids: list[int] = field(default_factory=list)
 
     @property
     def analyzer_problems(self) -> list[str]:
@@ -156,6 +158,8 @@ class LabReport:
             "fault": fault.name if fault else None,
             "phones": [r.to_dict() for r in self.rows],
             "elapsed": round(self.elapsed, 3),
+            "ca_requests": len(self.ca_request_ids),
+            "ca_request_ids_unique": len(set(self.ca_request_ids)) == len(self.ca_request_ids),
             "logs": [str(p) for p in self.logs],
             "analyzer": {"verdict": self.analysis.get("verdict"), "problems": self.analyzer_problems},
             "check": self.check,
@@ -315,8 +319,9 @@ def run_lab(options: LabOptions, on_result: Callable[[PhoneResult], None] | None
         for phone, result in zip(phones, results, strict=True):
             record = registry[phone.name]
             chain_ok, detail, profile = _verify(phone, adcs)
-            capf_result = record.result.name if record.result else None
+            capf_result = record.result.name if record.result is not None else None
             report.rows.append(PhoneRow(result, record.status.label, capf_result, chain_ok, detail, profile))
+        report.ca_request_ids = [r.request_id for r in adcs.emulator.ca.requests]
         report.logs = [*traces, ra.error_log, adcs.iis_log]
         if fault is not None:
             report.check = certsrv_check(adcs, ra, fault)
@@ -343,6 +348,9 @@ def _print_report(console: Console, report: LabReport) -> None:
     installed = sum(r.result.succeeded for r in report.rows)
     verified = sum(r.chain_ok for r in report.rows)
     console.print(f"{installed}/{len(report.rows)} phones installed an LSC, {verified} LSCs chain to the CA")
+    ids = report.ca_request_ids
+    unique = "unique" if len(set(ids)) == len(ids) else "[red]NOT unique[/]"
+    console.print(f"AD CS handled {len(ids)} requests, request ids {unique}")
     for row in report.rows:
         if row.result.detail and not row.result.succeeded:
             console.print(f"  {row.result.device}: {row.result.detail}")
