@@ -304,3 +304,14 @@ def test_an_httpx_client_can_be_supplied(emulator: AdcsEmulator) -> None:
         assert not own.is_closed  # the caller's client stays open
     with httpx.Client() as other, pytest.raises(ConfigurationError, match="http_client"):
         CertsrvClient(emulator.url, ca_file=emulator.ca_file, http_client=other)
+
+
+def test_san_attribute_reaches_the_certificate() -> None:
+    with (
+        AdcsEmulator(users=USERS, templates=TEMPLATES, allow_san_attribute=True) as emu,
+        CertsrvClient(emu.url, auth="ntlm", username=ALICE, password=PASSWORD, ca_file=emu.ca_file) as c,
+    ):
+        result = c.submit(csr_pem(), "WebServer", {"SAN": san_attribute(dns=["phone.example.test", "p2.example.test"])})
+    assert isinstance(result, Issued)
+    san = result.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["phone.example.test", "p2.example.test"]
