@@ -8,9 +8,11 @@ the certificate status and the trace lines capf_common's analyzer classifies, an
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import ssl
 import stat
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,13 +21,20 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from capf_common import (
+    AuthRequest,
     AuthType,
     CapfOperationResult,
     CertificateOperation,
     CertificateStatus,
+    EndSession,
+    Event,
+    NeedData,
+    PhoneConnection,
     Reason,
     Report,
+    SignCertificateRequest,
     analyze,
+    build_lsc_csr,
     check_lsc,
     verify_chain,
 )
@@ -505,3 +514,84 @@ def test_phone_setup_errors(lab_pki: LabPki, tmp_path: Path) -> None:
         _phone(lab_pki, tmp_path, "SEP001122334455", AuthType.PASSWORD)
     phone = _phone(lab_pki, tmp_path, "SEP001122334455", AuthType.PASSWORD, auth_string="4321")
     assert "4321" not in repr(phone)
+
+
+# -- misbehaving phones ------------------------------------------------------------------------------------------
+
+
+async def _raw_phone(
+    pki: LabPki, port: int
+) -> tuple[PhoneConnection, asyncio.StreamReader, asyncio.StreamWriter, Callable[[], Awaitable[Event]]]:
+    context = ssl.create_default_context(cafile=pki.trust_bundle)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context, server_hostname="localhost")
+    conn = PhoneConnection()
+
+    async def next_event() -> Event:
+        while isinstance(event := conn.next_event(), NeedData):
+            conn.receive_data(await asyncio.wait_for(reader.read(65536), 10))
+        return event
+
+    return conn, reader, writer, next_event
+
+
+@pytest.mark.anyio
+async def test_csr_for_another_device_is_refused(
+    lab_pki: LabPki, ra: EstServer, factory: ManufacturingCa, tmp_path: Path
+) -> None:
+    name = "SEP00AABBCCDD0A"
+    registry = DeviceRegistry([DeviceConfig(name, AuthType.NO_PASSWORD, key_order=KeyOrder.EC_ONLY)])
+    before = ra.count("simpleenroll")
+    async with CapfServer(_settings(lab_pki, ra, tmp_path / "capf", factory), registry) as capf:
+        conn, _, writer, next_event = await _raw_phone(lab_pki, capf.port)
+        assert isinstance(await next_event(), AuthRequest)
+        writer.write(conn.authenticate(name))
+        assert isinstance(await next_event(), SignCertificateRequest)
+        key = ec.generate_private_key(ec.SECP256R1())
+        writer.write(conn.send_csr(build_lsc_csr("SEP00AABBCCDD0B", key)))  # somebody else's name
+        end = await next_event()
+        writer.close()
+    assert isinstance(end, EndSession) and end.reason == Reason.INVALID_ELEMENT
+    assert ra.count("simpleenroll") == before  # never forwarded to the RA
+    assert registry[name].result is CapfOperationResult.CAPF_OP_FAIL_INVALID_CRENDENTIALS
+
+
+@pytest.mark.anyio
+async def test_phone_hanging_up_mid_session(
+    lab_pki: LabPki, ra: EstServer, factory: ManufacturingCa, tmp_path: Path
+) -> None:
+    name = "SEP00AABBCCDD0C"
+    registry = DeviceRegistry([DeviceConfig(name, AuthType.NO_PASSWORD, key_order=KeyOrder.EC_ONLY)])
+    async with CapfServer(_settings(lab_pki, ra, tmp_path / "capf", factory), registry) as capf:
+        conn, _, writer, next_event = await _raw_phone(lab_pki, capf.port)
+        assert isinstance(await next_event(), AuthRequest)
+        writer.write(conn.authenticate(name))
+        assert isinstance(await next_event(), SignCertificateRequest)
+        writer.close()
+        await writer.wait_closed()
+        for _ in range(100):  # the server notices the closed connection
+            if capf.outcomes:
+                break
+            await asyncio.sleep(0.05)
+    record = registry[name]
+    assert record.result is CapfOperationResult.CAPF_OP_FAIL_PHONE_COMM_ERROR
+    assert record.status is CertificateStatus.UPGRADE_FAILED_PHONE_COMMUNICATION_FAILURE
+    assert capf.outcomes[0].device == name and capf.outcomes[0].est_seconds is None
+
+
+@pytest.mark.anyio
+async def test_phone_that_does_not_trust_capf(
+    lab_pki: LabPki, ra: EstServer, factory: ManufacturingCa, tmp_path: Path
+) -> None:
+    registry = DeviceRegistry([DeviceConfig("SEP00AABBCCDD0D", AuthType.NO_PASSWORD)])
+    phone = Phone(
+        "SEP00AABBCCDD0D",
+        tmp_path / "phone",
+        auth_mode=AuthType.NO_PASSWORD,
+        trust_file=tmp_path / "factory" / "cisco-manufacturing-ca.pem",
+    )
+    ManufacturingCa.create(tmp_path / "factory")
+    async with CapfServer(_settings(lab_pki, ra, tmp_path / "capf", factory), registry) as capf:
+        result = await phone.run("127.0.0.1", capf.port, timeout=10)
+    assert result.outcome is PhoneOutcome.ERROR
+    assert "CERTIFICATE_VERIFY_FAILED" in result.detail
+    assert registry["SEP00AABBCCDD0D"].attempts == 0

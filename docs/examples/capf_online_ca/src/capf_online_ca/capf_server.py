@@ -177,6 +177,7 @@ class SessionOutcome:
         end_reason: The END_SESSION reason sent (``None`` when the session broke off before).
         elapsed: Seconds from connection to end.
         detail: One line on what happened.
+        est_seconds: Seconds spent enrolling over EST (RA and CA included), ``None`` when no enrollment ran.
     """
 
     device: str | None
@@ -185,6 +186,7 @@ class SessionOutcome:
     end_reason: Reason | None
     elapsed: float
     detail: str = ""
+    est_seconds: float | None = None
 
 
 class _Failure(Exception):
@@ -346,6 +348,10 @@ class CapfServer:
         session = _Session(self, reader, writer, next(self._session_ids) & 0xFFFFFFFF)
         try:
             outcome = await session.run()
+        except Exception as exc:  # a bug must not take the service down: end this session, keep serving
+            _log.exception("CAPF session %s failed", session.conn.session_id)
+            self.trace.debug(f"Internal error in the session: {type(exc).__name__}", session.device)
+            outcome = session.outcome(f"internal error: {type(exc).__name__}: {exc}")
         finally:
             self._tasks.discard(task)
             writer.close()
@@ -498,13 +504,20 @@ class _Session:
         self.operation: Operation | None = None
         self.result: CapfOperationResult | None = None
         self.end_reason: Reason | None = None
+        self.est_seconds: float | None = None
         self.started = time.monotonic()
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
 
     def outcome(self, detail: str) -> SessionOutcome:
         return SessionOutcome(
-            self.device, self.operation, self.result, self.end_reason, time.monotonic() - self.started, detail
+            self.device,
+            self.operation,
+            self.result,
+            self.end_reason,
+            time.monotonic() - self.started,
+            detail,
+            self.est_seconds,
         )
 
     # -- I/O --------------------------------------------------------------------------------------------------
@@ -649,7 +662,11 @@ class _Session:
             ) from None
         trace.debug("Rcvd SIGN_CERT_RES: the phone's CSR", name)
         self._check_csr(csr, config, key_type)
-        lsc = await capf.enroll(name, csr)
+        est_started = time.monotonic()
+        try:
+            lsc = await capf.enroll(name, csr)
+        finally:
+            self.est_seconds = time.monotonic() - est_started
         trace.debug("CA CERT RES certificate ready .", name)
         trace.debug("Sending STORE_CERT_REQ msg", name)
         await self._send(self.conn.store_certificate(lsc))
