@@ -224,9 +224,10 @@ def test_fault_is_logged_and_named_by_both_diagnostics(lab_pki: LabPki, tmp_path
         assert "CA Cert chain retrieved from CA, will be passed to EST" in log  # the start-up worked
     elif name == "enroll-timeout":  # the login worked, the CA chain did not come in time: the seed's excerpt
         assert "login_to_certsrv_ca: Secure connection to MS CertServ completed successfully" in log
+        limit_ms = round((fault.ra_retrieval_timeout or 0) * 1000)
         assert (
-            "nginx: [warn] retrieve_cacerts: Curl request failed with return code 28 (Operation timed out after 500 "
-            "milliseconds with 0 bytes received)"
+            "nginx: [warn] retrieve_cacerts: Curl request failed with return code 28 (Operation timed out after "
+            f"{limit_ms} milliseconds with 0 bytes received)"
         ) in log
         assert (
             f"nginx: [warn] retrieve_cacerts: URL used: {settings.url}/certnew.p7b?ReqID=CACert&Renewal=0&Enc=bin"

@@ -16,8 +16,8 @@ from types import MappingProxyType
 __all__ = ["FAULTS", "LabFault", "UnknownFaultError", "get_fault"]
 
 #: The RA's limits in the timeout faults, and AD CS's delays: the delay is well above the limit.
-_SHORT_LIMIT = 0.5
-_LONG_DELAY = 1.5
+_SHORT_LIMIT = 1.0
+_LONG_DELAY = 3.0
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ FAULTS: Mapping[str, LabFault] = MappingProxyType(
             LabFault(
                 "auth-timeout",
                 7,
-                "AD CS answers each authentication step after 1.5 s; the RA allows 0.5 s.",
+                "AD CS answers each authentication step after 3 s; the RA allows 1 s.",
                 auth_delay=_LONG_DELAY,
                 ra_auth_timeout=_SHORT_LIMIT,
                 analyzer_problem="auth-timeout",
@@ -129,8 +129,8 @@ FAULTS: Mapping[str, LabFault] = MappingProxyType(
             LabFault(
                 "enroll-timeout",
                 8,
-                "After the login AD CS answers slowly (1.5 s) for the CA chain and for submitted requests; the RA "
-                "allows 0.5 s (the seed's excerpt shows the CA chain request at start-up timing out).",
+                "After the login AD CS answers slowly (3 s) for the CA chain and for submitted requests; the RA "
+                "allows 1 s (the seed's excerpt shows the CA chain request at start-up timing out).",
                 enroll_delay=_LONG_DELAY,
                 download_delay=_LONG_DELAY,
                 ra_enroll_timeout=_SHORT_LIMIT,
