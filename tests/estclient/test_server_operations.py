@@ -285,3 +285,13 @@ def test_start_stop_start() -> None:
             assert c.get("/cacerts").status_code == 200
     finally:
         server.stop()
+
+
+def test_recorded_request_keeps_headers_and_body_but_not_credentials(server: EstServer, client: httpx.Client) -> None:
+    _, csr = make_csr("recorded")
+    post_csr(client, "simpleenroll", csr, auth=AUTH)
+    record = server.requests[-1]
+    assert record.headers["content-type"] == "application/pkcs10"
+    assert record.headers["authorization"] == "Basic (redacted)"
+    assert x509.load_der_x509_csr(base64.b64decode(record.body)) == csr
+    assert "estpwd" not in repr(record)

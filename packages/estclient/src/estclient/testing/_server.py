@@ -126,6 +126,8 @@ class RecordedRequest:
         fault: The injected fault applied to the response, or None.
         tls_version: The TLS version of the connection (``"TLSv1.2"``, ``"TLSv1.3"``).
         connection: A number identifying the TLS connection (to tell reused connections from new ones).
+        headers: The request headers (names in lower case); an Authorization value is cut to its scheme.
+        body: The request body as received (a CSR or CMC request; no secrets).
     """
 
     method: str
@@ -138,6 +140,8 @@ class RecordedRequest:
     fault: FaultKind | None
     tls_version: str | None
     connection: int
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    body: bytes = field(default=b"", repr=False)
 
 
 class EstServer:
@@ -368,6 +372,7 @@ class EstServer:
         entry = RecordedRequest(
             exchange.method, exchange.path, exchange.operation, exchange.label, status, exchange.user,
             exchange.client_certificate, fault.kind if fault else None, exchange.tls.version(), connection,
+            _redacted(exchange.headers), exchange.body,
         )  # fmt: skip
         with self._records_lock:
             self._records.append(entry)
@@ -680,6 +685,13 @@ class EstServer:
         _log.info("***EST [INFO][est_handle_fullcmc]--> issued %s", _openssl_name(result.certificate.subject))
         body = _wire.cmc_success([result.certificate, *result.chain], request.body_part_ids)
         return Reply.base64(_CMC_RESPONSE, body)
+
+
+def _redacted(headers: Mapping[str, str]) -> dict[str, str]:
+    out = dict(headers)
+    if "authorization" in out:
+        out["authorization"] = out["authorization"].split(" ", 1)[0] + " (redacted)"
+    return out
 
 
 def _san(extensions: x509.Extensions) -> list[x509.GeneralName]:
