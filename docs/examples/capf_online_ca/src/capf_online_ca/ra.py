@@ -112,6 +112,9 @@ class LabRa:
         host: The address to listen on.
         port: The port (0: a free one; a restart keeps the port first chosen).
 
+    The EST server's libest-style records come from the process-wide ``estclient.testing`` logger: run one RA per
+    process at a time, or the ``***EST`` lines of both land in both error.logs.
+
     Attributes:
         log: The error.log writer.
         backend: The AD CS backend of the running server (``None`` while stopped).
