@@ -138,3 +138,24 @@ def test_404_names_the_path(peer: RunningServer, pki: TestPki) -> None:
         client.get_ca_info()
     assert info.value.status == 404
     assert "/certsrv" in str(info.value)
+
+
+def test_anonymous_access_on_certsrv_is_warned_about(
+    peer: RunningServer, pki: TestPki, routes: dict[str, Route], caplog: pytest.LogCaptureFixture
+) -> None:
+    # IIS with Anonymous and Windows authentication both on answers 200 without a challenge
+    routes["/certsrv/"] = _html(b"<html><P ID=locPageTitle> Welcome</html>")
+    routes["/certsrv/certrqxt.asp"] = _html(page("certrqxt"))
+    with (
+        CertsrvClient(
+            peer.url + "/certsrv",
+            auth="ntlm",
+            username="EXAMPLE\\alice",
+            password="S3cr3t-Value",
+            ca_file=pki.ca_bundle,
+        ) as c,
+        caplog.at_level("WARNING", logger="certsrv.client"),
+    ):
+        assert [t.name for t in c.list_templates()] == ["CiscoRA", "WebServer", "User"]
+    assert "anonymous access is enabled" in caplog.text
+    assert "S3cr3t-Value" not in caplog.text

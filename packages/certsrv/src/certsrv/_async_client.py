@@ -47,6 +47,7 @@ from certsrv._flows import (
     check_reply,
     crl_flow,
     get_certificate_flow,
+    handshake_count,
     needs_priming,
     retrieve_flow,
     submit_flow,
@@ -206,8 +207,18 @@ class AsyncCertsrvClient:
         if self._needs_priming and not self._authenticated:
             async with self._lock:
                 if not self._authenticated:
-                    await self._send(priming_request())
-                    self._authenticated = True
+                    await self._prime()
+
+    async def _prime(self) -> None:
+        before = handshake_count(self._auth)
+        await self._send(priming_request())
+        self._authenticated = True
+        if before is not None and handshake_count(self._auth) == before:
+            log.warning(
+                "%s answered without an authentication challenge: anonymous access is enabled on /certsrv, so "
+                "IIS may run requests as the anonymous user (disable Anonymous Authentication for /certsrv)",
+                self.base_url,
+            )
 
     async def _run(self, flow: Flow[T]) -> T:
         await self._ensure_authenticated()
@@ -236,8 +247,7 @@ class AsyncCertsrvClient:
             CertsrvConnectionError: DNS, TCP, TLS or a timeout (see the error tree).
         """
         async with self._lock:
-            await self._send(priming_request())
-            self._authenticated = True
+            await self._prime()
 
     async def submit(self, csr: CsrInput, template: str, attributes: Attributes | None = None) -> SubmitResult:
         """Submit a CSR for ``template``: :class:`Issued` (with the certificate) or :class:`Pending`.

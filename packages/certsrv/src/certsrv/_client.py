@@ -42,6 +42,7 @@ from certsrv._flows import (
     check_reply,
     crl_flow,
     get_certificate_flow,
+    handshake_count,
     needs_priming,
     retrieve_flow,
     submit_flow,
@@ -199,8 +200,18 @@ class CertsrvClient:
         if self._needs_priming and not self._authenticated:
             with self._lock:
                 if not self._authenticated:
-                    self._send(priming_request())
-                    self._authenticated = True
+                    self._prime()
+
+    def _prime(self) -> None:
+        before = handshake_count(self._auth)
+        self._send(priming_request())
+        self._authenticated = True
+        if before is not None and handshake_count(self._auth) == before:
+            log.warning(
+                "%s answered without an authentication challenge: anonymous access is enabled on /certsrv, so "
+                "IIS may run requests as the anonymous user (disable Anonymous Authentication for /certsrv)",
+                self.base_url,
+            )
 
     def _run(self, flow: Flow[T]) -> T:
         self._ensure_authenticated()
@@ -229,8 +240,7 @@ class CertsrvClient:
             CertsrvConnectionError: DNS, TCP, TLS or a timeout (see the error tree).
         """
         with self._lock:
-            self._send(priming_request())
-            self._authenticated = True
+            self._prime()
 
     def submit(self, csr: CsrInput, template: str, attributes: Attributes | None = None) -> SubmitResult:
         """Submit a CSR for ``template``: :class:`Issued` (with the certificate) or :class:`Pending`.

@@ -76,6 +76,7 @@ __all__ = [
     "check_reply",
     "crl_flow",
     "get_certificate_flow",
+    "handshake_count",
     "needs_priming",
     "retrieve_flow",
     "submit_flow",
@@ -164,6 +165,12 @@ def needs_priming(auth: httpx.Auth | None) -> bool:
     request, under the authentication time limit, instead of replaying a CSR upload on every handshake leg.
     """
     return auth is not None and not isinstance(auth, BasicAuth)
+
+
+def handshake_count(auth: httpx.Auth | None) -> int | None:
+    """How many handshakes a connection-based auth has run (``None`` for auths that do not count them)."""
+    count = getattr(auth, "handshakes", None)
+    return count if isinstance(count, int) else None
 
 
 def build_ssl_context(
