@@ -33,12 +33,13 @@ from rich.table import Table
 
 from capf_common import AuthType, CapfError, Curve, check_lsc, verify_chain
 from capf_online_ca.adcs import LabAdcs, start_adcs
-from capf_online_ca.capf_server import CapfServer, CapfSettings, EstSettings
+from capf_online_ca.capf_server import CapfServer, CapfSettings, EstSettings, SessionOutcome
 from capf_online_ca.faults import FAULTS, LabFault, get_fault
 from capf_online_ca.phone import ManufacturingCa, Phone, PhoneResult, run_phones
 from capf_online_ca.pki import LabPki
 from capf_online_ca.ra import LabRa, ra_settings, start_ra
 from capf_online_ca.registry import DeviceConfig, DeviceRegistry, KeyOrder
+from certsrv.testing import IisLogEntry
 from estclient import ClientCertificate
 
 __all__ = ["AUTH_MODES", "LabOptions", "LabReport", "PhoneRow", "main", "run_lab"]
@@ -118,6 +119,8 @@ class LabReport:
         check: ``certsrv check --json`` output (only with a fault).
         elapsed: Seconds for the phones.
         ca_request_ids: The AD CS request ids of the run, in submission order.
+        sessions: CAPF's record of each session (per-hop timing: ``est_seconds``).
+        iis_requests: The IIS log entries written while the phones ran (the RA's requests to AD CS).
     """
 
     options: LabOptions
@@ -127,6 +130,8 @@ class LabReport:
     check: dict[str, object] | None = None
     elapsed: float = 0.0
     ca_request_ids: list[int] = field(default_factory=list)
+    sessions: list[SessionOutcome] = field(default_factory=list)
+    iis_requests: list[IisLogEntry] = field(default_factory=list)
 
     @property
     def analyzer_problems(self) -> list[str]:
@@ -252,7 +257,7 @@ async def _run_phones(
     phones: list[Phone],
     ra: LabRa,
     on_result: Callable[[PhoneResult], None],
-) -> tuple[list[PhoneResult], list[Path]]:
+) -> tuple[list[PhoneResult], CapfServer]:
     finished = 0
 
     async def progress(result: PhoneResult) -> None:
@@ -272,7 +277,7 @@ async def _run_phones(
             retry_delay=options.retry_delay,
             on_result=progress,
         )
-    return results, list(capf.trace.files)
+    return results, capf
 
 
 def run_lab(options: LabOptions, on_result: Callable[[PhoneResult], None] | None = None) -> LabReport:
@@ -311,18 +316,21 @@ def run_lab(options: LabOptions, on_result: Callable[[PhoneResult], None] | None
             mic_issuers=[factory.certificate],
             port=options.capf_port,
         )
+        iis_before = len(adcs.emulator.access_log.entries)
         started = time.monotonic()
-        results, traces = asyncio.run(
+        results, capf = asyncio.run(
             _run_phones(options, settings, registry, phones, ra, on_result or (lambda _result: None))
         )
         report.elapsed = time.monotonic() - started
+        report.iis_requests = list(adcs.emulator.access_log.entries[iis_before:])
+        report.sessions = list(capf.outcomes)
         for phone, result in zip(phones, results, strict=True):
             record = registry[phone.name]
             chain_ok, detail, profile = _verify(phone, adcs)
             capf_result = record.result.name if record.result is not None else None
             report.rows.append(PhoneRow(result, record.status.label, capf_result, chain_ok, detail, profile))
         report.ca_request_ids = [r.request_id for r in adcs.emulator.ca.requests]
-        report.logs = [*traces, ra.error_log, adcs.iis_log]
+        report.logs = [*capf.trace.files, ra.error_log, adcs.iis_log]
         if fault is not None:
             report.check = certsrv_check(adcs, ra, fault)
     report.analysis = analyze_logs(report.logs)
