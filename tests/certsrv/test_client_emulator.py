@@ -315,3 +315,14 @@ def test_san_attribute_reaches_the_certificate() -> None:
     assert isinstance(result, Issued)
     san = result.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.DNSName) == ["phone.example.test", "p2.example.test"]
+
+
+@pytest.mark.kerberos
+def test_negotiate_picks_kerberos_for_a_realm_user(kdc: Kdc) -> None:
+    with (
+        AdcsEmulator(users=USERS, templates=TEMPLATES, keytab=kdc.keytab, extended_protection="required") as emu,
+        CertsrvClient(emu.url, username=kdc.principal, password=kdc.password, ca_file=emu.ca_file) as c,  # Negotiate
+    ):
+        assert isinstance(c.submit(csr_pem(), "WebServer"), Issued)
+        # one 401 and one authenticated GET: Kerberos (NTLM would need two 401s)
+        assert [(e.status, e.username) for e in emu.access_log.entries[:2]] == [(401, ""), (200, kdc.principal)]
