@@ -7,7 +7,9 @@ import contextlib
 import datetime as dt
 import os
 import random
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -288,3 +290,85 @@ def test_arbitrary_text_gives_a_result_or_a_capf_error(text: str) -> None:
     for convert in _CONVERTERS:
         with contextlib.suppress(CapfError):
             convert(text)
+
+
+# -- interoperability with OpenSSL's encodings --------------------------------------------------------------
+
+_OPENSSL = shutil.which("openssl")
+
+
+@pytest.mark.skipif(_OPENSSL is None, reason="the openssl command is not installed")
+def test_pkcs7_made_by_openssl(pki: TestPki, tmp_path: Path) -> None:
+    assert _OPENSSL is not None
+    bundle = tmp_path / "chain.pem"
+    bundle.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in _chain(pki)))
+    for form in ("DER", "PEM"):
+        out = tmp_path / f"chain.p7b.{form}"
+        subprocess.run(
+            [_OPENSSL, "crl2pkcs7", "-nocrl", "-certfile", str(bundle), "-outform", form, "-out", str(out)],
+            check=True,
+            capture_output=True,
+        )
+        data = out.read_bytes()
+        assert set(load_pkcs7_certificates(data)) == set(_chain(pki))
+        assert load_certificates(pkcs7_to_pem(data)) == _chain(pki)
+        if form == "DER":  # the EST form: base64 of the DER, wrapped at 64 columns
+            assert set(load_pkcs7_certificates(_wrap(base64.b64encode(data).decode(), 64, "\n"))) == set(_chain(pki))
+
+
+@pytest.mark.skipif(_OPENSSL is None, reason="the openssl command is not installed")
+def test_csr_made_by_openssl(tmp_path: Path) -> None:
+    assert _OPENSSL is not None
+    key, pem, der = tmp_path / "phone.key", tmp_path / "phone.csr", tmp_path / "phone.der"
+    subprocess.run(
+        [_OPENSSL, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", str(key), "-subj", "/CN=SEP74A02FC0A675", "-out", str(pem)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    subprocess.run(
+        [_OPENSSL, "req", "-in", str(pem), "-outform", "DER", "-out", str(der)], check=True, capture_output=True
+    )
+    from_pem, from_der = load_csr(pem.read_bytes()), load_csr(der.read_bytes())
+    assert from_pem == from_der
+    assert from_pem.is_signature_valid
+    assert from_pem.subject.rfc4514_string() == "CN=SEP74A02FC0A675"
+
+
+@pytest.fixture(scope="module")
+def bundle_der(pki: TestPki) -> bytes:
+    return certificates_to_pkcs7(_chain(pki))
+
+
+@settings(max_examples=250, deadline=None)
+@given(
+    edits=st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), min_size=1, max_size=4),
+    cut=st.one_of(st.none(), st.integers(min_value=1)),
+)
+def test_mutated_bundles_give_a_result_or_a_capf_error(
+    bundle_der: bytes, pki: TestPki, edits: list[tuple[int, int]], cut: int | None
+) -> None:
+    data = bytearray(bundle_der)
+    for position, value in edits:
+        data[position % len(data)] = value
+    mutated = bytes(data[: cut % len(data) + 1] if cut is not None else data)
+    for convert in _CONVERTERS:
+        with contextlib.suppress(CapfError):
+            convert(mutated)
+    with contextlib.suppress(CapfError):
+        certs = load_pkcs7_certificates(mutated)
+        with contextlib.suppress(CapfError):
+            verify_chain(certs, [pki.root.cert])
+
+
+def test_bundles_cryptography_refuses_are_read_with_the_fallback(pki: TestPki, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cryptography.hazmat.primitives.serialization import pkcs7
+
+    der = certificates_to_pkcs7(_chain(pki))
+
+    def refuse(data: bytes) -> list[x509.Certificate]:
+        raise ValueError("error parsing asn1 value")
+
+    monkeypatch.setattr(pkcs7, "load_der_pkcs7_certificates", refuse)
+    assert set(load_pkcs7_certificates(der)) == set(_chain(pki))
+    with pytest.raises(CertificateFormatError, match="not a certs-only PKCS#7"):
+        load_pkcs7_certificates(certificate_to_der(pki.root.cert))

@@ -10,13 +10,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from capf_common import (
     DEVICE_NAME_PREFIXES,
     LSC_EXTENDED_KEY_USAGES,
+    CapfError,
     DeviceNameError,
     build_lsc,
     build_lsc_csr,
+    certificate_to_der,
     check_lsc,
     is_valid_device_name,
     load_certificate,
@@ -182,3 +186,19 @@ def test_sha1_signature_is_a_warning() -> None:
     assert result.codes == ("signature-hash",)
     assert result.ok
     assert "SHA-256" in result.deviations[0].message
+
+
+@settings(max_examples=250, deadline=None)
+@given(edits=st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), min_size=1, max_size=3))
+def test_checking_a_mutated_lsc_gives_a_result(
+    capf_ca: Credential, phone_key: ec.EllipticCurvePrivateKey, edits: list[tuple[int, int]]
+) -> None:
+    der = bytearray(certificate_to_der(build_lsc("SEP74A02FC0A675", phone_key.public_key(), capf_ca.cert, capf_ca.key)))
+    for position, value in edits:
+        der[position % len(der)] = value
+    try:
+        cert = load_certificate(bytes(der))
+    except CapfError:
+        return
+    result = check_lsc(cert, "SEP74A02FC0A675", issuer=capf_ca.cert)
+    assert all(d.code and d.message for d in result.deviations)

@@ -17,6 +17,7 @@ import itertools
 import os
 import re
 import tempfile
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs7
 
+from capf_common._asn1 import pkcs7_certificate_ders
 from capf_common._errors import (
     CertificateFormatError,
     CertificateValidityError,
@@ -91,17 +93,52 @@ def _decode_base64_body(data: bytes) -> bytes | None:
         return None
 
 
+_NON_POSITIVE_SERIAL = "Parsed a serial number which wasn't positive"
+
+
+def _validated(cert: x509.Certificate, what: str) -> x509.Certificate:
+    """Parse the lazily decoded fields now, so a malformed certificate fails here with our error."""
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_NON_POSITIVE_SERIAL)
+            cert.subject.rfc4514_string()
+            cert.issuer.rfc4514_string()
+            _ = (cert.version, cert.serial_number, cert.not_valid_before_utc, cert.not_valid_after_utc)
+    except (ValueError, x509.InvalidVersion) as exc:
+        raise CertificateFormatError(f"{what} is not a valid X.509 certificate ({exc})") from exc
+    return cert
+
+
+def _load_der_certificate(der: bytes, what: str) -> x509.Certificate:
+    with warnings.catch_warnings():
+        # AD CS and old CAs issue non-positive serial numbers; they are read, not rejected
+        warnings.filterwarnings("ignore", message=_NON_POSITIVE_SERIAL)
+        try:
+            cert = x509.load_der_x509_certificate(der)
+        except (ValueError, x509.InvalidVersion) as exc:
+            raise CertificateFormatError(f"{what} is not a valid X.509 certificate ({exc})") from exc
+    return _validated(cert, what)
+
+
 def _pkcs7_der_to_certs(der: bytes) -> list[x509.Certificate]:
     try:
-        certs = pkcs7.load_der_pkcs7_certificates(der)
-    except (ValueError, UnsupportedAlgorithm) as exc:
-        raise CertificateFormatError(
-            f"the data is not a certs-only PKCS#7 (CMS SignedData) structure ({exc}); an EST /simpleenroll or "
-            "/cacerts response or an AD CS certnew.p7b file is expected"
-        ) from exc
+        with warnings.catch_warnings():
+            # OpenSSL and libest write the certificate SET unsorted (BER, not DER); that is expected here.
+            warnings.filterwarnings("ignore", message="PKCS#7 certificates could not be parsed as DER")
+            warnings.filterwarnings("ignore", message=_NON_POSITIVE_SERIAL)
+            certs = pkcs7.load_der_pkcs7_certificates(der)
+    except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
+        try:
+            ders = pkcs7_certificate_ders(der)
+        except ValueError:
+            raise CertificateFormatError(
+                f"the data is not a certs-only PKCS#7 (CMS SignedData) structure ({exc}); an EST /simpleenroll or "
+                "/cacerts response or an AD CS certnew.p7b file is expected"
+            ) from exc
+        certs = [_load_der_certificate(c, "a certificate in the PKCS#7 bundle") for c in ders]
     if not certs:
         raise CertificateFormatError("the PKCS#7 structure holds no certificate; the CA returned an empty bundle")
-    return list(certs)
+    return [_validated(c, "a certificate in the PKCS#7 bundle") for c in certs]
 
 
 def load_pkcs7_certificates(data: bytes | str) -> list[x509.Certificate]:
@@ -201,9 +238,11 @@ def pkcs7_to_der(data: bytes | str, *, public_key_of: x509.CertificateSigningReq
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         for cert in certs:
-            spki = cert.public_key().public_bytes(
-                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
+            try:
+                key = cert.public_key()
+            except (ValueError, UnsupportedAlgorithm):
+                continue  # a key type cryptography cannot read is not the phone's key
+            spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
             if spki == wanted:
                 return certificate_to_der(cert)
         raise CertificateFormatError(
@@ -249,7 +288,7 @@ def load_certificates(data: bytes | str) -> list[x509.Certificate]:
         certs: list[x509.Certificate] = []
         for label, der in blocks:
             if label in _CERT_LABELS:
-                certs.append(_der_certificate(der))
+                certs.append(_load_der_certificate(der, "the CERTIFICATE block"))
             elif label in _PKCS7_LABELS:
                 certs.extend(_pkcs7_der_to_certs(der))
         if not certs:
@@ -258,23 +297,16 @@ def load_certificates(data: bytes | str) -> list[x509.Certificate]:
         return certs
     if raw[:1] == b"\x30":
         try:
-            return [x509.load_der_x509_certificate(raw)]
-        except ValueError:
+            return [_load_der_certificate(raw, "the DER data")]
+        except CertificateFormatError:
             return _pkcs7_der_to_certs(raw)
     decoded = _decode_base64_body(raw)
     if decoded is not None:
         try:
-            return [x509.load_der_x509_certificate(decoded)]
-        except ValueError:
+            return [_load_der_certificate(decoded, "the base64 data")]
+        except CertificateFormatError:
             return _pkcs7_der_to_certs(decoded)
     raise CertificateFormatError("the data is neither PEM, DER nor base64; expected X.509 certificates")
-
-
-def _der_certificate(der: bytes) -> x509.Certificate:
-    try:
-        return x509.load_der_x509_certificate(der)
-    except ValueError as exc:
-        raise CertificateFormatError(f"the CERTIFICATE block is not a valid X.509 certificate ({exc})") from exc
 
 
 def load_certificate(data: bytes | str) -> x509.Certificate:
@@ -326,9 +358,12 @@ def load_csr(data: bytes | str) -> x509.CertificateSigningRequest:
             raise CertificateFormatError("the data is neither PEM, DER nor base64; expected a PKCS#10 CSR")
         der = decoded
     try:
-        return x509.load_der_x509_csr(der)
-    except ValueError as exc:
+        csr = x509.load_der_x509_csr(der)
+        csr.subject.rfc4514_string()
+        csr.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
         raise CertificateFormatError(f"the data is not a valid PKCS#10 certificate signing request ({exc})") from exc
+    return csr
 
 
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:

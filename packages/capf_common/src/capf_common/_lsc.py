@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 _Ext = TypeVar("_Ext", bound=x509.ExtensionType)
+_EXTENSION_ERRORS = (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
 
 #: Device name prefixes CUCM uses, with what they name. ``SEP`` and ``ATA`` are followed by the 12 hex digits
 #: of the MAC address; the Cisco Jabber prefixes by up to 12 letters, digits, ``.``, ``_`` or ``-``.
@@ -290,8 +291,9 @@ class LscDeviation:
     """One way a certificate departs from the LSC profile.
 
     Attributes:
-        code: A stable identifier: ``subject-cn``, ``device-name``, ``basic-constraints``, ``key-usage``,
-            ``extended-key-usage``, ``san-uri``, ``signature-hash``, ``key-size``, ``validity``, ``issuer``.
+        code: A stable identifier: ``subject-cn``, ``device-name``, ``extensions``, ``basic-constraints``,
+            ``key-usage``, ``extended-key-usage``, ``san-uri``, ``signature-hash``, ``key-size``, ``validity``,
+            ``issuer``.
         severity: ``error`` (the phone or CUCM will reject or misuse it) or ``warning`` (differs from CUCM's own
             LSCs but may be accepted, e.g. no extended key usage when the AD CS template removed them).
         message: What is wrong and what to change.
@@ -384,6 +386,11 @@ def check_lsc(
         error("subject-cn", f"the common name {cn!r} names {found}, not the device {expected}")
     device = expected or found
 
+    try:
+        _ = cert.extensions
+    except _EXTENSION_ERRORS as exc:
+        error("extensions", f"the extensions cannot be parsed ({exc}); reissue the certificate")
+
     constraints = _extension(cert, x509.BasicConstraints)
     if constraints is not None and constraints.ca:
         error("basic-constraints", "BasicConstraints says CA:TRUE; an LSC is an end-entity certificate (CA:FALSE)")
@@ -425,13 +432,22 @@ def check_lsc(
     if device is not None and device not in uris:
         warning("san-uri", f"no subjectAltName URI {device}; CUCM's LSCs carry the device name as a SAN URI")
 
-    algorithm = cert.signature_hash_algorithm
-    if algorithm is not None and algorithm.name in ("sha1", "md5"):
-        warning("signature-hash", f"signed with {algorithm.name.upper()}; CUCM issues SHA-256 LSCs since 11.5(1)SU1")
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm as exc:
+        error("signature-hash", f"the signature algorithm is not one phones support ({exc}); sign with SHA-256")
+    else:
+        if algorithm is not None and algorithm.name in ("sha1", "md5"):
+            name = algorithm.name.upper()
+            warning("signature-hash", f"signed with {name}; CUCM issues SHA-256 LSCs since 11.5(1)SU1")
 
-    public_key = cert.public_key()
-    if isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size < 2048:
-        warning("key-size", f"RSA key of {public_key.key_size} bits; use 2048 bits or more")
+    try:
+        public_key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        error("key-size", f"the public key cannot be read ({exc}); the phone's key must be RSA or EC")
+    else:
+        if isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size < 2048:
+            warning("key-size", f"RSA key of {public_key.key_size} bits; use 2048 bits or more")
 
     checked_at = now or datetime.datetime.now(datetime.UTC)
     if checked_at.tzinfo is None:
@@ -462,5 +478,5 @@ def _extension(cert: x509.Certificate, kind: type[_Ext]) -> _Ext | None:
         return cert.extensions.get_extension_for_class(kind).value
     except x509.ExtensionNotFound:
         return None
-    except ValueError:  # a malformed extension: report it as absent
+    except _EXTENSION_ERRORS:  # malformed extensions: check_lsc reports them once, as "extensions"
         return None
