@@ -148,7 +148,7 @@ def build_auth(
             )
         return None
     if kind in ("ntlm", "basic") and not username:
-        raise ConfigurationError(f"auth={kind!r} needs a user name. Fix: username='DOMAIN\\\\user' or 'user@REALM'")
+        raise ConfigurationError(f"auth={kind!r} needs a user name. Fix: username='DOMAIN\\user' or 'user@REALM'")
     if kind == "ntlm" and username:
         return NtlmAuth(username, password, channel_binding=channel_binding)
     if kind == "basic" and username:
