@@ -154,3 +154,21 @@ def test_classify_walks_the_cause_chain() -> None:
         failure = classify_connect_failure(exc)
     assert failure.kind == "dns"
     assert isinstance(NameResolutionError("h"), NameResolutionError)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"auth": "digest"}, "unknown auth"),
+        ({"auth": "cert"}, "client certificate"),
+        ({"auth": "ntlm"}, r"needs a user name. Fix: username='DOMAIN\\user'"),
+        ({"auth": "basic"}, "needs a user name"),
+        ({"ca_file": "/nonexistent/ca.pem"}, "cannot be loaded"),
+        ({"client_cert": ("/nonexistent/c.pem", "/nonexistent/k.pem")}, "client certificate"),
+    ],
+)
+def test_client_configuration_errors(kwargs: dict[str, object], match: str) -> None:
+    from certsrv import CertsrvClient
+
+    with pytest.raises(ConfigurationError, match=match):
+        CertsrvClient("https://ca.example.test/certsrv", **kwargs)  # type: ignore[arg-type]
