@@ -339,7 +339,8 @@ def run_lab(options: LabOptions, on_result: Callable[[PhoneResult], None] | None
 
 def _print_report(console: Console, report: LabReport) -> None:
     table = Table(title=f"capf-lab: {len(report.rows)} phones in {report.elapsed:.1f} s")
-    for column in ("device", "auth mode", "result", "CUCM status", "LSC serial", "chain", "time (s)"):
+    table.add_column("device", no_wrap=True)
+    for column in ("auth mode", "result", "CUCM status", "LSC serial", "chain", "time (s)"):
         table.add_column(column)
     for row in report.rows:
         result = row.result
@@ -348,7 +349,7 @@ def _print_report(console: Console, report: LabReport) -> None:
             result.auth_mode,
             result.outcome.value + (f" ({result.attempts} attempts)" if result.attempts > 1 else ""),
             row.status,
-            result.lsc_serial or "-",
+            (result.lsc_serial or "-")[:12],  # the full serial is in the --json output
             "[green]ok[/]" if row.chain_ok else "[red]no[/]",
             f"{result.elapsed:.2f}",
         )
