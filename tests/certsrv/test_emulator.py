@@ -98,8 +98,9 @@ def test_issue_and_download_in_every_encoding(client: httpx.Client, emulator: Ad
     chain = client.get(f"/certnew.p7b?ReqID={request_id}&Enc=bin")
     assert chain.headers["content-type"] == "application/x-pkcs7-certificates"
     certs = pkcs7.load_der_pkcs7_certificates(chain.content)
-    assert certs[0] == cert
-    assert set(certs[1:]) == {emulator.ca.ca_certificate(), emulator.ca.root_certificate}
+    # A PKCS#7 SET OF certificates has no meaningful order (DER sorts it): compare as sets.
+    assert set(certs) == {cert, emulator.ca.ca_certificate(), emulator.ca.root_certificate}
+    assert len(certs) == 3
     b64_chain = client.get(f"/certnew.p7b?ReqID={request_id}&Enc=b64").content
     assert b64_chain.startswith(b"-----BEGIN CERTIFICATE-----\r\n")  # AD CS armors PKCS#7 as CERTIFICATE
 
@@ -111,6 +112,12 @@ def test_template_ekus_and_requester_recorded(client: httpx.Client, emulator: Ad
     assert row.requester == ALICE
     eku = row.certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert list(eku) == [ExtendedKeyUsageOID.CLIENT_AUTH]
+    key_usage = row.certificate.extensions.get_extension_for_class(x509.KeyUsage)
+    assert key_usage.critical
+    assert key_usage.value.digital_signature and key_usage.value.key_encipherment
+    assert not key_usage.value.key_cert_sign
+    ski = row.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    assert ski == x509.SubjectKeyIdentifier.from_public_key(row.certificate.public_key())
 
 
 def test_pending_then_approved(client: httpx.Client, emulator: AdcsEmulator) -> None:

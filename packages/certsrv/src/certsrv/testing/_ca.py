@@ -156,6 +156,18 @@ KNOWN_HRESULTS = (
 
 #: The EKUs a template gets when none are named: TLS server and client authentication.
 DEFAULT_EKUS: tuple[ObjectIdentifier, ...] = (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH)
+#: The key usage AD CS's stock end-entity templates (Web Server, Computer, User) write: signature + key encipherment.
+DEFAULT_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=True,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=False,
+    crl_sign=False,
+    encipher_only=False,
+    decipher_only=False,
+)
 
 
 @dataclass(frozen=True)
@@ -167,6 +179,7 @@ class CertificateTemplate:
             case-insensitively, as AD CS does).
         validity: How long issued certificates are valid.
         ekus: The extended key usages written into issued certificates.
+        key_usage: The key usage written into issued certificates (critical); ``None`` writes none.
         policy: Issue at once, keep pending, or deny (see :class:`Policy`).
         display_name: The friendly name shown in certrqxt.asp's list (defaults to ``name``).
     """
@@ -174,6 +187,7 @@ class CertificateTemplate:
     name: str
     validity: dt.timedelta = dt.timedelta(days=365)
     ekus: tuple[ObjectIdentifier, ...] = DEFAULT_EKUS
+    key_usage: x509.KeyUsage | None = DEFAULT_KEY_USAGE
     policy: Policy = Policy.ISSUE
     display_name: str | None = None
 
@@ -513,6 +527,9 @@ class EmulatedCa:
                 x509.UnrecognizedExtension(OID_CERTIFICATE_TEMPLATE_NAME, _bmp_string(template.name)), critical=False
             )
         )
+        builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(req.csr.public_key()), critical=False)
+        if template.key_usage is not None:
+            builder = builder.add_extension(template.key_usage, critical=True)
         if template.ekus:
             builder = builder.add_extension(x509.ExtendedKeyUsage(list(template.ekus)), critical=False)
         sans = _requested_sans(req, allow_attribute=self.allow_san_attribute)
