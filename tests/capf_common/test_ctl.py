@@ -128,3 +128,17 @@ def test_mutated_valid_files_give_a_result_or_a_ctl_error(
     mutated[position % len(mutated)] = value
     with contextlib.suppress(CtlFormatError):
         format_ctl(parse_ctl(bytes(mutated)))
+
+
+@settings(max_examples=250, deadline=None)
+@given(edits=st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), min_size=1, max_size=3))
+def test_files_with_changed_bytes_give_a_result_or_a_ctl_error(ctl_bytes: bytes, edits: list[tuple[int, int]]) -> None:
+    mutated = bytearray(ctl_bytes)
+    for position, value in edits:
+        mutated[position % len(mutated)] = value
+    with contextlib.suppress(CtlFormatError):
+        ctl = parse_ctl(bytes(mutated))
+        format_ctl(ctl)
+        assert ctl.verify_signature() in (True, False, None)
+        for record in ctl.records:
+            record.x509_certificate()

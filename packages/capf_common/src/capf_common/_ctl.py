@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -116,9 +117,13 @@ class CtlRecord:
         if self.certificate is None:
             return None
         try:
-            return x509.load_der_x509_certificate(self.certificate)
-        except ValueError:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Parsed a serial number which wasn't positive")
+                cert = x509.load_der_x509_certificate(self.certificate)
+                _ = (cert.version, cert.not_valid_before_utc, cert.not_valid_after_utc)
+        except (ValueError, x509.InvalidVersion):
             return None
+        return cert
 
 
 @dataclass(frozen=True)
@@ -154,7 +159,10 @@ class CtlFile:
         algorithm = _HASHES.get(self.header.hash_algorithm or 0)
         if cert is None or algorithm is None:
             return None
-        key = cert.public_key()
+        try:
+            key = cert.public_key()
+        except (ValueError, UnsupportedAlgorithm):
+            return None
         try:
             if isinstance(key, rsa.RSAPublicKey):
                 key.verify(self.header.signature, self.signed_data, padding.PKCS1v15(), algorithm())
