@@ -322,10 +322,10 @@ async def test_ra_timeout_then_retry(lab_pki: LabPki, ra: EstServer, factory: Ma
     """The RA does not answer in time: EST_ERR_SSL_READ (35) as in the seed; the phone's next attempt succeeds."""
     name = "SEP00AABBCCDD05"
     registry = DeviceRegistry([DeviceConfig(name, AuthType.NO_PASSWORD, key_order=KeyOrder.EC_ONLY)])
-    settings = _settings(lab_pki, ra, tmp_path / "capf", factory, timeout=0.5)
+    settings = _settings(lab_pki, ra, tmp_path / "capf", factory, timeout=2.0)
     async with CapfServer(settings, registry) as capf:
         phone = _phone(lab_pki, tmp_path, name, AuthType.NO_PASSWORD)
-        with ra.faults(Fault(FaultKind.DELAY, operations={"simpleenroll"}, times=1, seconds=1.5)):
+        with ra.faults(Fault(FaultKind.DELAY, operations={"simpleenroll"}, times=1, seconds=6.0)):
             failed = await phone.run("127.0.0.1", capf.port)
         assert failed.outcome is PhoneOutcome.REFUSED
         assert registry[name].status is CertificateStatus.UPGRADE_FAILED_CA_COMMUNICATION_FAILURE

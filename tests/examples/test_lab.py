@@ -58,7 +58,7 @@ def test_each_fault_is_named_by_both_diagnostics(name: str, tmp_path: Path) -> N
 
 def test_ra_restart_in_the_middle_loses_no_phone(tmp_path: Path) -> None:
     report = run_lab(
-        LabOptions(tmp_path, phones=12, concurrency=4, key="ec", attempts=4, retry_delay=0.5, restart_ra_after=4)
+        LabOptions(tmp_path, phones=12, concurrency=4, key="ec", attempts=6, retry_delay=1.0, restart_ra_after=4)
     )
     assert all(r.result.outcome is PhoneOutcome.INSTALLED and r.chain_ok for r in report.rows), report.to_dict()
     assert len({r.result.lsc_serial for r in report.rows}) == 12
