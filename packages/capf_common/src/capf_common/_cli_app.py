@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 import click
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from rich.console import Console
 from rich.markup import escape
@@ -179,7 +180,10 @@ def lsc_inspect(file: Path, device: str | None, issuer: Path | None, as_json: bo
 
 
 def _key_text(cert: x509.Certificate) -> str:
-    key = cert.public_key()
+    try:
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        return f"unreadable ({exc})"
     if isinstance(key, rsa.RSAPublicKey):
         return f"RSA {key.key_size} bits"
     if isinstance(key, ec.EllipticCurvePublicKey):
