@@ -23,6 +23,7 @@ from types import TracebackType
 
 from cryptography import x509
 
+from capf_common import LSC_EXTENDED_KEY_USAGES
 from capf_online_ca.faults import LabFault
 from capf_online_ca.pki import LabPki
 from certsrv.testing import AdcsEmulator, CertificateTemplate, ExtendedProtection, Faults, Policy
@@ -133,7 +134,9 @@ def start_adcs(
     emulator = AdcsEmulator(
         users={RA_USER: secret},
         templates=[
-            CertificateTemplate(RA_TEMPLATE, display_name="Cisco RA", policy=policy),
+            # The template an administrator sets up for phone LSCs: the LSC profile's extended key usages
+            # (serverAuth, clientAuth, ipsecEndSystem) with digitalSignature + keyEncipherment.
+            CertificateTemplate(RA_TEMPLATE, display_name="Cisco RA", policy=policy, ekus=LSC_EXTENDED_KEY_USAGES),
             CertificateTemplate("WebServer", display_name="Web Server"),
         ],
         auth=("negotiate", "ntlm"),
