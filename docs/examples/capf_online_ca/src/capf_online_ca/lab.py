@@ -390,7 +390,7 @@ def _print_report(console: Console, report: LabReport) -> None:
     "--folder",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="The lab folder (default: ./capf-lab-YYYYmmdd-HHMMSS).",
+    help="The lab folder (default: ./lab/YYYYmmdd-HHMMSS, which git ignores).",
 )
 @click.option("--phones", type=click.IntRange(1, 10000), default=20, show_default=True, help="Phones to enroll.")
 @click.option("--concurrency", type=click.IntRange(1, 1000), default=10, show_default=True, help="Phones at once.")
@@ -410,7 +410,7 @@ def cli(
     as_json: bool,
 ) -> None:
     """Run phones → CAPF → EST → RA → AD CS on this machine and check the result."""
-    lab_folder = folder or Path(f"capf-lab-{dt.datetime.now():%Y%m%d-%H%M%S}")
+    lab_folder = folder or Path("lab", f"{dt.datetime.now():%Y%m%d-%H%M%S}")
     options = LabOptions(
         lab_folder.resolve(),
         phones=phones,
