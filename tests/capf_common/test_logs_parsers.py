@@ -180,6 +180,16 @@ def test_est_auth_failure_without_ca_login_is_not_a_template_problem() -> None:
         ("***EST [ERROR][x:1]--> Certificate verify failed (reason = 18) (self signed certificate)", "self-signed"),
         ("***EST [ERROR][x:1]--> TLS read error", "ssl-read-error"),
         (
+            "nginx: [warn] login_to_certsrv_ca: Curl call for MS CA login failed with return code 22 (The requested "
+            "URL returned error: 401 Unauthorized)",
+            "ca-auth-failure",
+        ),
+        (
+            "2026/11/27 09:00:00 [warn] 1#0: *4 ra_certsrv_enroll: MS CA refused the request for template 'CiscoRA2': "
+            "unknown",
+            "template-typo",
+        ),
+        (
             "nginx: [warn] login_to_certsrv_ca: Curl call for MS CA login failed with return code 7 (Failed connect)",
             "connect-failed",
         ),

@@ -309,6 +309,11 @@ CURL_ERRORS: Mapping[int, CodeInfo] = MappingProxyType(
     {
         6: CodeInfo("CURLE_COULDNT_RESOLVE_HOST", "the CA host name does not resolve (DNS)", "dns"),
         7: CodeInfo("CURLE_COULDNT_CONNECT", "no TCP connection to the CA (wrong port, IIS down, firewall)", None),
+        22: CodeInfo(
+            "CURLE_HTTP_RETURNED_ERROR",
+            "the CA web server answered with an HTTP error (401: the Online CA credentials were refused)",
+            "ca-auth-failure",
+        ),
         28: CodeInfo("CURLE_OPERATION_TIMEDOUT", "the CA did not answer in time (RA-to-CA timeout, 10 s)", None),
         35: CodeInfo("CURLE_SSL_CONNECT_ERROR", "the TLS handshake with IIS failed", None),
         51: CodeInfo(

@@ -319,7 +319,8 @@ _VERIFY_REASON = re.compile(r"Certificate verify failed \(reason = (\d+)\)")
 _LIBEST_VERSION = re.compile(r"libest (\d+\.\d+(?:\.\d+)?)")
 _TEMPLATE_TEXT = re.compile(
     r"0x80094800|0x80094801|0x80094012|CERTSRV_E_(?:UNSUPPORTED_CERT_TYPE|NO_CERT_TYPE|TEMPLATE_DENIED)"
-    r"|certificate template that is not supported|template[^.]*(?:not found|not supported|denied|does not exist)",
+    r"|certificate template that is not supported|template[^.]*(?:not found|not supported|denied|does not exist)"
+    r"|(?:refused|rejected|denied)[^.]{0,40}\btemplate\b",
     re.IGNORECASE,
 )
 _CA_LOGIN_OK = re.compile(r"navigate_to_certsrv_page: Secure connection .*completed successfully", re.IGNORECASE)
@@ -398,6 +399,8 @@ def _curl_problem(code: int, message: str, function: str | None, url: str | None
         return _timeout_problem(function, url), ()
     if code == 7:
         return "connect-failed", ()
+    if code == 22 and "401" in lowered:
+        return "ca-auth-failure", ()
     if code == 35:
         return "tls-handshake", ()
     return "enrollment-failed", ()
