@@ -422,8 +422,11 @@ class CapfServer:
                 csr, wait=True, max_retries=max(self.settings.est.pending_retries, 0)
             )
         except EstError as exc:
-            code = exc.libest_code if exc.libest_code is not None else est_error_code("EST_ERR_UNKNOWN") or 0
             name = exc.libest_error or "EST_ERR_UNKNOWN"
+            # the number as CUCM 12.5's libest 2.x writes it (estclient numbers codes above 54 as libest 3.x does)
+            code = est_error_code(name)
+            if code is None:
+                code = exc.libest_code if exc.libest_code is not None else 0
             reason = (
                 FailureReason.CA_REJECTED_CONNECTION
                 if isinstance(exc, _CA_REFUSALS)
