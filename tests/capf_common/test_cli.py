@@ -188,3 +188,15 @@ def test_logs_analyze_reads_the_files_of_a_folder(runner: CliRunner, tmp_path: P
     data = json.loads(result.output)
     assert set(data["problems"]) == {"ssl-read-error", "auth-timeout"}
     assert {f["source"] for f in data["files"]} == {"capf", "nginx", "iis", None}
+
+
+def test_long_evidence_lists_are_shortened_in_text_output(runner: CliRunner, tmp_path: Path) -> None:
+    line = "nginx: [warn] login_to_certsrv_ca: Curl call for MS CA login failed with return code 6 (Could not resolve)"
+    log = tmp_path / "error.log"
+    log.write_text("\n".join([line] * 20) + "\n")
+    short = runner.invoke(cli, ["logs", "analyze", str(log)])
+    assert short.exit_code == 1
+    assert short.output.count("return code 6") == 12
+    assert "... 8 more" in short.output
+    full = runner.invoke(cli, ["logs", "analyze", "--timeline", str(log)])
+    assert full.output.count("return code 6") >= 20

@@ -33,6 +33,7 @@ EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_USAGE = 2
 EXIT_BAD_INPUT = 3
+_EVIDENCE_SHOWN = 12
 
 
 class _BadInput(click.ClickException):
@@ -126,8 +127,11 @@ def _print_report(report: Report, timeline: bool) -> None:
             console.print(f"  also possible: {', '.join(finding.alternatives)}")
         console.print(f"  [bold]Fix:[/bold] {escape(finding.fix)}")
         console.print("  Evidence:")
-        for evidence in finding.evidence:
+        shown = finding.evidence if timeline else finding.evidence[:_EVIDENCE_SHOWN]
+        for evidence in shown:
             console.print(f"    {escape(evidence.path)}:{evidence.line}: {escape(evidence.text)}")
+        if len(shown) < len(finding.evidence):
+            console.print(f"    ... {len(finding.evidence) - len(shown)} more (all with --timeline or --json)")
     if timeline:
         for device, entries in report.devices.items():
             console.print()
