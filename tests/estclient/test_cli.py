@@ -81,7 +81,7 @@ def test_bootstrap_asks_and_shows_fingerprints(server: EstServer, tmp_path: Path
     args = ["--server", server.url, "--bootstrap", "cacerts", "-o", str(out)]
     declined = CliRunner().invoke(cli, args, input="n\n")
     assert declined.exit_code == ExitCode.TRUST
-    assert certificate_fingerprint(_ca(server))[:20] in declined.stderr.replace("\n", "")
+    assert f"SHA-256: {certificate_fingerprint(_ca(server))}" in declined.stderr  # whole, on one line
     assert not out.exists()
     accepted = CliRunner().invoke(cli, args, input="y\n")
     assert accepted.exit_code == 0, accepted.output

@@ -100,12 +100,11 @@ class _Options:
 
 
 def _confirm_fingerprints(certs: Sequence[x509.Certificate]) -> bool:
-    table = Table(title="CA certificates offered by the server (bootstrap: not yet trusted)")
-    table.add_column("subject")
-    table.add_column("SHA-256 fingerprint")
+    # Plain lines, never wrapped: a person compares every character of the fingerprints.
+    stderr.print("CA certificates offered by the server (bootstrap: not yet trusted):", markup=False)
     for cert in certs:
-        table.add_row(cert.subject.rfc4514_string(), certificate_fingerprint(cert))
-    stderr.print(table)
+        stderr.print(f"  subject: {cert.subject.rfc4514_string()}", markup=False, soft_wrap=True)
+        stderr.print(f"  SHA-256: {certificate_fingerprint(cert)}", markup=False, soft_wrap=True)
     return click.confirm("Do these fingerprints match the ones the CA operator published?", default=False, err=True)
 
 

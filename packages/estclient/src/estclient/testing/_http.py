@@ -167,23 +167,26 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(reply)
 
     def _send(self, reply: Reply) -> None:
-        self.send_response(reply.status)
+        # Status line, headers and body leave in one write: one TLS record and one segment for small answers.
+        status = reply.status
+        head = [
+            f"{self.protocol_version} {status} {self.responses.get(status, ('',))[0]}",
+            f"Server: {self.version_string()}",
+            f"Date: {self.date_time_string()}",
+        ]
         if reply.content_type is not None:
-            self.send_header("Content-Type", reply.content_type)
-        for name, value in reply.headers:
-            self.send_header(name, value)
-        if reply.status != 204:  # RFC 9110 §8.6: no Content-Length on a 204
-            self.send_header("Content-Length", str(len(reply.body)))
+            head.append(f"Content-Type: {reply.content_type}")
+        head += [f"{name}: {value}" for name, value in reply.headers]
+        if status != 204:  # RFC 9110 §8.6: no Content-Length on a 204
+            head.append(f"Content-Length: {len(reply.body)}")
         if reply.close:
-            self.send_header("Connection", "close")
+            head.append("Connection: close")
             self.close_connection = True
-        self.end_headers()
-        if reply.fault is not None and reply.fault.kind is FaultKind.DROP_MID_BODY:
-            self.wfile.write(reply.body[: len(reply.body) // 2])
-            self.wfile.flush()
+        cut = reply.fault is not None and reply.fault.kind is FaultKind.DROP_MID_BODY
+        body = reply.body[: len(reply.body) // 2] if cut else reply.body
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+        if cut:
             self._drop()
-        else:
-            self.wfile.write(reply.body)
         self.server.est.log_access(self.client_address[0], self.requestline, reply.status, len(reply.body))
 
     def _drop(self) -> None:
