@@ -67,6 +67,18 @@ def test_untrusted_root_is_named(pki: TestPki) -> None:
     assert info.value.missing_issuer == pki.root.cert.subject.rfc4514_string()
 
 
+def test_untrusted_chain_with_the_system_trust_store(pki: TestPki) -> None:
+    # ca_file=None: the missing issuer is looked for among the system store's CAs, some of which cryptography
+    # reads only with a deprecation warning (e.g. a non-positive serial); the user must get the typed error
+    with (
+        _emulator(pki.server, chain=True) as emu,
+        CertsrvClient(emu.url, auth="ntlm", username=ALICE, password=PASSWORD) as client,
+        pytest.raises(UntrustedServerChainError) as info,
+    ):
+        client.authenticate()
+    assert info.value.missing_issuer == pki.root.cert.subject.rfc4514_string()
+
+
 def test_self_signed_server_certificate(pki: TestPki) -> None:
     with (
         _emulator(pki.self_signed, chain=False) as emu,

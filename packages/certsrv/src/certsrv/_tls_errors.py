@@ -13,11 +13,13 @@ import datetime as dt
 import errno
 import socket
 import ssl
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 from cryptography import x509
+from cryptography.utils import CryptographyDeprecationWarning
 
 from certsrv._errors import (
     CertsrvConnectionError,
@@ -175,7 +177,9 @@ def _trusted_subjects(context: ssl.SSLContext | None) -> set[bytes]:
         return subjects
     for der in context.get_ca_certs(binary_form=True):
         try:
-            subjects.add(x509.load_der_x509_certificate(der).subject.public_bytes())
+            with warnings.catch_warnings():  # system stores hold old CAs (e.g. a non-positive serial)
+                warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+                subjects.add(x509.load_der_x509_certificate(der).subject.public_bytes())
         except ValueError:
             continue
     return subjects
