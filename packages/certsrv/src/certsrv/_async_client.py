@@ -1,23 +1,22 @@
 r"""The asynchronous AD CS web enrollment client (asyncio or trio, through httpx and anyio).
 
-The same operations as :class:`~certsrv.CertsrvClient`, awaited; see there for the round-trip budget.
+The same operations as :class:`~certsrv.CertsrvClient`, awaited. It owns one ``httpx.AsyncClient`` limited to a
+single kept-alive HTTP/1.1 connection: NTLM and Kerberos authenticate the connection, so once the first request
+(``GET /certsrv/``) has paid the handshake, every later request rides on it. An enrollment is then one POST to
+certfnsh.asp and one GET of certnew.cer (the seed's RA spent seven requests: 401, 301, certrqxt.asp, 401, 301,
+certfnsh.asp, certnew.cer). Concurrent calls queue on that connection.
 
-The synchronous original:
+Example, inside a coroutine (the password comes from ``CERTSRV_PASSWORD``)::
 
-It owns one ``httpx.Client`` limited to a single kept-alive HTTP/1.1 connection: NTLM and Kerberos authenticate
-the connection, so once the first request (``GET /certsrv/``) has paid the handshake, every later request rides
-on it. An enrollment is then one POST to certfnsh.asp and one GET of certnew.cer (the seed's RA spent seven
-requests: 401, 301, certrqxt.asp, 401, 301, certfnsh.asp, certnew.cer).
-
-Example::
+    from pathlib import Path
 
     from certsrv import AsyncCertsrvClient, Issued
 
     async with AsyncCertsrvClient("https://ca.example.com/certsrv", auth="ntlm", username="EXAMPLE\\alice",
                                   ca_file="root.pem") as client:
-        result = await client.submit(csr_pem, "WebServer")
+        result = await client.submit(Path("phone.csr").read_bytes(), "WebServer")
         if isinstance(result, Issued):
-            open("cert.pem", "wb").write(result.pem)
+            Path("phone.pem").write_bytes(result.pem)
 """
 
 from __future__ import annotations
@@ -104,8 +103,9 @@ class AsyncCertsrvClient:
             :meth:`aclose`.
 
     Raises:
-        ConfigurationError: a bad URL, auth name, CA file or client certificate.
-        AuthenticationError: a malformed user name or a missing password.
+        ConfigurationError: a bad URL, auth name, CA file or client certificate, a malformed user name, or a
+            missing password (neither ``password`` nor ``CERTSRV_PASSWORD``).
+        KerberosUnavailableError: ``auth="kerberos"`` without python-gssapi (the ``kerberos`` extra).
     """
 
     def __init__(

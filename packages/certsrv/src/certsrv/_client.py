@@ -5,15 +5,17 @@ the connection, so once the first request (``GET /certsrv/``) has paid the hands
 on it. An enrollment is then one POST to certfnsh.asp and one GET of certnew.cer (the seed's RA spent seven
 requests: 401, 301, certrqxt.asp, 401, 301, certfnsh.asp, certnew.cer).
 
-Example::
+Example (the password comes from ``CERTSRV_PASSWORD``)::
+
+    from pathlib import Path
 
     from certsrv import CertsrvClient, Issued
 
     with CertsrvClient("https://ca.example.com/certsrv", auth="ntlm", username="EXAMPLE\\alice",
                        ca_file="root.pem") as client:
-        result = client.submit(csr_pem, "WebServer")
+        result = client.submit(Path("phone.csr").read_bytes(), "WebServer")
         if isinstance(result, Issued):
-            open("cert.pem", "wb").write(result.pem)
+            Path("phone.pem").write_bytes(result.pem)
 """
 
 from __future__ import annotations
@@ -99,8 +101,9 @@ class CertsrvClient:
             :meth:`close`.
 
     Raises:
-        ConfigurationError: a bad URL, auth name, CA file or client certificate.
-        AuthenticationError: a malformed user name or a missing password.
+        ConfigurationError: a bad URL, auth name, CA file or client certificate, a malformed user name, or a
+            missing password (neither ``password`` nor ``CERTSRV_PASSWORD``).
+        KerberosUnavailableError: ``auth="kerberos"`` without python-gssapi (the ``kerberos`` extra).
     """
 
     def __init__(

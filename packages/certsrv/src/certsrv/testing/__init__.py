@@ -5,14 +5,18 @@ TLS on loopback, with IIS-like Windows authentication (Negotiate, NTLM, optional
 accept or required), a CA with templates, policies, renewals and CRLs (:class:`EmulatedCa`), faults on demand
 (:class:`Faults`) and an IIS W3C access log (:class:`IisLog`)::
 
+    from certsrv import CertsrvClient
     from certsrv.testing import AdcsEmulator, CertificateTemplate, Policy
 
     with AdcsEmulator(
         users={"EXAMPLE\\alice": "Passw0rd!"},
         templates=[CertificateTemplate("WebServer"), CertificateTemplate("Manual", policy=Policy.PENDING)],
     ) as emulator:
-        ...  # talk to emulator.url, trusting emulator.ca_file
-        emulator.approve(2)
+        with CertsrvClient(emulator.url, auth="ntlm", username="EXAMPLE\\alice", password="Passw0rd!",
+                           ca_file=emulator.ca_file) as client:  # trust emulator.ca_file
+            pending = client.submit(csr_pem, "Manual")
+            emulator.approve(pending.request_id)  # what a certificate manager does
+            issued = client.retrieve(pending.request_id)
         print(emulator.access_log.text())
 """
 

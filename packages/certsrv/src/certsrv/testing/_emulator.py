@@ -288,8 +288,13 @@ class AdcsEmulator:
 
     Use it as a context manager (or call :meth:`start` and :meth:`stop`)::
 
+        from certsrv import CertsrvClient
+        from certsrv.testing import AdcsEmulator, CertificateTemplate
+
         with AdcsEmulator(users={"EXAMPLE\\alice": "Passw0rd!"}, templates=[CertificateTemplate("WebServer")]) as ca:
-            client = CertsrvClient(ca.url, auth="ntlm", username="EXAMPLE\\alice", ca_file=ca.ca_file)
+            with CertsrvClient(ca.url, auth="ntlm", username="EXAMPLE\\alice", password="Passw0rd!",
+                               ca_file=ca.ca_file) as client:
+                result = client.submit(csr_pem, "WebServer")
 
     Args:
         users: The accounts, ``DOMAIN\name`` → password (NTLM and Basic). Kerberos users come from the KDC.
