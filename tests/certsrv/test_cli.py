@@ -8,7 +8,9 @@ authentication ones, and a typo the template one.
 from __future__ import annotations
 
 import json
+import re
 import socket
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -302,3 +304,73 @@ def test_check_human_output(pki: TestPki) -> None:
         result = _run(_base(emulator.url, pki.ca_bundle, "check", "--template", "WebServer"))
     assert result.exit_code == 14
     assert "FAILED" in result.output and "missing-issuer" in result.output and "fix:" in result.output
+
+
+# -- credentials, client certificates, the documented contract ---------------------------------------------------
+
+
+def test_password_prompt_when_the_environment_has_none(emulator: AdcsEmulator) -> None:
+    result = CliRunner().invoke(
+        cli, _base(emulator.url, emulator.ca_file, "templates"), input=f"{PASSWORD}\n", env={"CERTSRV_PASSWORD": None}
+    )
+    assert result.exit_code == 0, result.output
+    assert "Password for EXAMPLE\\alice" in result.output
+    assert "WebServer" in result.output
+    assert PASSWORD not in result.output  # the prompt hides the input
+
+
+def test_no_secret_in_output_or_logs(emulator: AdcsEmulator, caplog: pytest.LogCaptureFixture) -> None:
+    secret = "Wr0ng-S3cret-Value"
+    with caplog.at_level("DEBUG"):
+        refused = _run(_base(emulator.url, emulator.ca_file, "--json", "templates"), password=secret)
+        accepted = _run(_base(emulator.url, emulator.ca_file, "templates"))
+    assert refused.exit_code == 4, refused.output
+    assert json.loads(refused.output)["error"] == "authentication"
+    assert accepted.exit_code == 0, accepted.output
+    for text in (refused.output, accepted.output, caplog.text):
+        assert secret not in text and PASSWORD not in text
+
+
+def test_client_certificate_authentication(pki: TestPki, tmp_path: Path) -> None:
+    from tests._support.tls_http import Request, Response, serve_tls
+    from tests.certsrv._pages_data import page
+
+    seen: list[bool] = []
+
+    def handler(request: Request) -> Response:
+        seen.append(request.tls.getpeercert() is not None)
+        return Response(200, [("Content-Type", "text/html")], page("certrqxt"))
+
+    assert pki.client.cert_path and pki.client.key_path
+    combined = tmp_path / "client.pem"
+    combined.write_bytes(pki.client.cert_path.read_bytes() + pki.client.key_path.read_bytes())
+    with serve_tls(handler, pki.server_context(client_auth=ssl.CERT_REQUIRED)) as server:
+        args = ["--url", f"https://localhost:{server.port}/certsrv", "--auth", "cert", "--client-cert", str(combined),
+                "--ca-file", str(pki.ca_bundle), "--json", "templates"]  # fmt: skip
+        result = CliRunner().invoke(cli, args, env={"CERTSRV_PASSWORD": None})
+        without = CliRunner().invoke(cli, args[:4] + args[6:], env={"CERTSRV_PASSWORD": None})
+    assert result.exit_code == 0, result.output
+    assert "WebServer" in result.output
+    assert seen and all(seen)
+    assert without.exit_code == 2 and "client certificate" in without.output  # --auth cert needs --client-cert
+
+
+DOC = Path(__file__).parents[2] / "docs" / "certsrv" / "cli.md"
+
+
+def test_documented_check_steps_and_exit_codes_match_the_code() -> None:
+    from certsrv import _cli_app
+    from certsrv._cli_check import STEPS
+
+    text = DOC.read_text(encoding="utf-8")
+    steps_table = text.split("| step id |", 1)[1].split("\n\n", 1)[0]
+    documented = [
+        (m.group(1), int(m.group(2))) for m in re.finditer(r"^\| `([a-z-]+)` \|.*\| (\d+) \|$", steps_table, re.M)
+    ]
+    assert documented == [(step_id, code) for step_id, _, code in STEPS]
+
+    codes_table = text.split("## Exit codes", 1)[1]
+    documented_codes = {int(m.group(1)) for m in re.finditer(r"^\| (\d+) \|", codes_table, re.M)}
+    constants = {value for name, value in vars(_cli_app).items() if name.startswith("EXIT_") and isinstance(value, int)}
+    assert constants and constants <= documented_codes
+    assert f"| {min(c for _, _, c in STEPS)}-{max(c for _, _, c in STEPS)} |" in codes_table
