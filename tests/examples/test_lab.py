@@ -88,6 +88,6 @@ def test_cli_json(tmp_path: Path) -> None:
     assert data["analyzer"] == {"verdict": "healthy", "problems": []}
 
 
-def test_cli_fault_exit_code_and_unknown_fault(tmp_path: Path) -> None:
+def test_cli_refuses_an_unknown_fault(tmp_path: Path) -> None:
     bad = CliRunner().invoke(cli, ["--folder", str(tmp_path), "--fault", "no-such-fault"])
     assert bad.exit_code == 2 and "no-such-fault" in bad.output

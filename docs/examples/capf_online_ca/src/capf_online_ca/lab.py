@@ -398,6 +398,9 @@ def _print_report(console: Console, report: LabReport) -> None:
 @click.option("--key", type=click.Choice(["rsa", "ec"]), default="rsa", show_default=True, help="Phone key type.")
 @click.option("--attempts", type=click.IntRange(1, 10), default=None, help="Sessions per phone [4; 1 with --fault].")
 @click.option("--restart-ra-after", type=click.IntRange(1), default=None, help="Restart the RA after N phones.")
+@click.option(
+    "--capf-port", type=click.IntRange(0, 65535), default=0, show_default=True, help="CAPF's port (0: a free one)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def cli(
     folder: Path | None,
@@ -407,6 +410,7 @@ def cli(
     key: str,
     attempts: int | None,
     restart_ra_after: int | None,
+    capf_port: int,
     as_json: bool,
 ) -> None:
     """Run phones → CAPF → EST → RA → AD CS on this machine and check the result."""
@@ -419,6 +423,7 @@ def cli(
         key=key,
         attempts=attempts if attempts is not None else (1 if fault else 4),
         restart_ra_after=restart_ra_after,
+        capf_port=capf_port,
     )
     console = Console(stderr=as_json)
     with Progress(
