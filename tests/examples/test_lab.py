@@ -27,6 +27,7 @@ def test_healthy_lab_every_auth_mode(key: str, tmp_path: Path) -> None:
     for row in report.rows:
         assert row.result.outcome is PhoneOutcome.INSTALLED
         assert row.chain_ok, row.chain_detail
+        assert row.profile == ()  # the LSC fits CUCM's profile (key usage, EKUs, SAN URI)
         assert row.status == "Upgrade Success" and row.capf_result == "CAPF_OP_SUCCESS"
         assert row.result.key_type == ("RSA 2048" if key == "rsa" else "EC secp256r1")
     assert len({r.result.lsc_serial for r in report.rows}) == 4
