@@ -57,6 +57,21 @@ def test_bad_base_urls(bad: str) -> None:
         normalize_base_url(bad)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://alice:S3cr3t-pw@ca.example.test/certsrv",
+        "https://EXAMPLE%5Calice:S3cr3t-pw@ca.example.test",
+        "ftp://u:S3cr3t-pw@ca",
+    ],
+)
+def test_credentials_in_the_url_are_refused_without_echoing_them(url: str) -> None:
+    # a password in the URL would end up in logs and error messages: refuse it, and do not repeat it
+    with pytest.raises(ConfigurationError, match="Fix:") as info:
+        normalize_base_url(url)
+    assert "S3cr3t-pw" not in str(info.value)
+
+
 def test_submit_form_matches_the_browser_capture(csr: x509.CertificateSigningRequest) -> None:
     request = submit_request(csr, "CiscoRA", {"SAN": "dns=phone.example.test"}, now=dt.datetime(2019, 3, 14, 10, 9, 2))
     assert (request.method, request.path, request.phase) == ("POST", "certfnsh.asp", "enrollment")

@@ -97,12 +97,17 @@ def normalize_base_url(url: str) -> str:
     ``/certsrv/`` with a 301 otherwise, as the seed's IIS log shows).
 
     Raises:
-        ConfigurationError: not an http(s) URL with a host.
+        ConfigurationError: not an http(s) URL with a host, or a URL with a user name or password in it.
     """
     text = url.strip()
     if "://" not in text:
         text = "https://" + text
     parts = urlsplit(text)
+    if "@" in parts.netloc:  # never repeat it: the password would land in messages and logs
+        raise ConfigurationError(
+            "the URL carries a user name or password (user:password@host). Fix: give the URL as https://HOST/certsrv "
+            "and the credentials as username= and password= (or CERTSRV_PASSWORD; --user for the certsrv command)"
+        )
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigurationError(
             f"the URL {url!r} is not an https:// URL with a host. Fix: give the web enrollment site as "
