@@ -17,6 +17,7 @@ Usage: ``uv run python benchmarks/est_enroll.py [ENROLLMENTS]`` (default 500).
 from __future__ import annotations
 
 import asyncio
+import functools
 import multiprocessing
 import os
 import resource
@@ -152,7 +153,7 @@ def main(count: int) -> None:
             for key, label, run in modes:
                 csrs = _csrs(per_round)
                 before = server_seconds()
-                measured = measure(label, per_round, lambda run=run, csrs=csrs: run(csrs))  # type: ignore[misc]
+                measured = measure(label, per_round, functools.partial(run, csrs))
                 results[key].append((measured, 1000 * (server_seconds() - before) / per_round))
         d = cli_processes(url, ca_file, min(count, CLI_RUNS))
     finally:
