@@ -32,7 +32,11 @@ PARSERS: list[Callable[[bytes], Any]] = [
     lambda b: parse_certificate_response(b, "application/pkix-cert"),
     lambda b: parse_certificate_response(b, "text/html"),
     lambda b: parse_pkcs7_response(b, None),
+    lambda b: parse_pkcs7_response(b, "application/x-pkcs7-certificates"),
+    lambda b: parse_pkcs7_response(b, "text/html"),
     lambda b: parse_crl_response(b, None),
+    lambda b: parse_crl_response(b, "application/pkix-crl"),
+    lambda b: parse_crl_response(b, "text/html"),
 ]
 
 FIXTURES = [
