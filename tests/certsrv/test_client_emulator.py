@@ -241,6 +241,27 @@ def test_basic_over_tls(emulator: AdcsEmulator) -> None:
         assert [e.status for e in emu.access_log.entries] == [200, 200]  # Basic is preemptive: no 401
 
 
+def test_no_secret_in_any_log_record(caplog: pytest.LogCaptureFixture) -> None:
+    # every logger (certsrv, httpx, httpcore, the emulator) at DEBUG: neither the password nor a credential token
+    import base64
+
+    wrong = "Wr0ng-S3cret-Value"
+    basic_token = base64.b64encode(f"{ALICE}:{PASSWORD}".encode()).decode()
+    with caplog.at_level("DEBUG"), AdcsEmulator(users=USERS, templates=TEMPLATES, auth=("ntlm", "basic")) as emu:
+        for kind in ("ntlm", "basic"):
+            with CertsrvClient(emu.url, auth=kind, username=ALICE, password=PASSWORD, ca_file=emu.ca_file) as c:  # type: ignore[arg-type]
+                assert isinstance(c.submit(csr_pem(), "WebServer"), Issued)
+            with (
+                CertsrvClient(emu.url, auth=kind, username=ALICE, password=wrong, ca_file=emu.ca_file) as c,  # type: ignore[arg-type]
+                pytest.raises(AuthenticationError) as info,
+            ):
+                c.authenticate()
+            assert wrong not in str(info.value)
+    assert caplog.records  # the loggers did speak
+    for secret in (PASSWORD, wrong, basic_token, "Authorization: NTLM", "Authorization: Basic"):
+        assert secret not in caplog.text
+
+
 @pytest.mark.kerberos
 @pytest.mark.parametrize("mode", ["off", "accept", "required"])
 def test_kerberos(kdc: Kdc, mode: ExtendedProtection) -> None:
