@@ -38,7 +38,7 @@ from capf_common import (
     check_lsc,
     verify_chain,
 )
-from capf_online_ca.capf_server import CapfServer, CapfSettings, EstSettings
+from capf_online_ca.capf_server import CapfServer, CapfServerError, CapfSettings, EstSettings
 from capf_online_ca.phone import ManufacturingCa, Phone, PhoneError, PhoneOutcome, run_phones
 from capf_online_ca.pki import LabPki
 from capf_online_ca.registry import (
@@ -597,3 +597,20 @@ async def test_phone_that_does_not_trust_capf(
     assert result.outcome is PhoneOutcome.ERROR
     assert "CERTIFICATE_VERIFY_FAILED" in result.detail
     assert registry["SEP00AABBCCDD0D"].attempts == 0
+
+
+@pytest.mark.anyio
+async def test_configuration_errors_name_cause_and_fix(
+    lab_pki: LabPki, ra: EstServer, factory: ManufacturingCa, tmp_path: Path
+) -> None:
+    settings = _settings(lab_pki, ra, tmp_path / "capf", factory)
+    missing = replace(settings, est=replace(settings.est, trust_file=tmp_path / "nope.pem"))
+    with pytest.raises(CapfServerError, match=r"nope\.pem.*Fix: set EstSettings\.trust_file"):
+        CapfServer(missing, DeviceRegistry())
+    wrong_key = replace(settings, key_file=lab_pki.ra.key_path)
+    with pytest.raises(CapfServerError, match=r"cannot load CAPF's TLS certificate.*Fix:"):
+        await CapfServer(wrong_key, DeviceRegistry()).start()
+    async with CapfServer(settings, DeviceRegistry()) as first:
+        taken = replace(settings, port=first.port, folder=tmp_path / "capf2")
+        with pytest.raises(CapfServerError, match=f"cannot listen on 127.0.0.1:{first.port}.*Fix: choose a free port"):
+            await CapfServer(taken, DeviceRegistry()).start()

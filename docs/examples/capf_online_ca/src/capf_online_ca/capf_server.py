@@ -90,7 +90,7 @@ from estclient import (
     TrustAnchors,
 )
 
-__all__ = ["CAPF_DEFAULT_PORT", "CapfServer", "CapfSettings", "EstSettings", "SessionOutcome"]
+__all__ = ["CAPF_DEFAULT_PORT", "CapfServer", "CapfServerError", "CapfSettings", "EstSettings", "SessionOutcome"]
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -189,6 +189,10 @@ class SessionOutcome:
     est_seconds: float | None = None
 
 
+class CapfServerError(Exception):
+    """CAPF cannot start as configured (certificate files, trust file, port); the message names cause and fix."""
+
+
 class _Failure(Exception):
     """An operation failed: the result to record, the status reason, and the END_SESSION reason."""
 
@@ -219,6 +223,9 @@ class CapfServer:
         trace: The trace writer (by default a :class:`~capf_online_ca.trace.CapfTrace` in ``settings.folder``,
             closed by :meth:`stop`; a trace passed in stays open).
 
+    Raises:
+        CapfServerError: The RA's trust file cannot be read.
+
     Attributes:
         registry: The device registry.
         trace: The trace writer.
@@ -236,7 +243,15 @@ class CapfServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._session_ids = itertools.count(1)
         self._csr_dir = settings.folder / "capf" / "csr"
-        self._capf_trust = [*settings.lsc_issuers, *load_certificates(settings.est.trust_file.read_bytes())]
+        trust_file = settings.est.trust_file
+        try:
+            self._trust_pem = trust_file.read_bytes()
+            self._capf_trust = [*settings.lsc_issuers, *load_certificates(self._trust_pem)]
+        except (OSError, CapfError) as exc:
+            raise CapfServerError(
+                f"cannot read the RA's trust file {trust_file}: {exc}. Fix: set EstSettings.trust_file to the PEM "
+                "file of the CA that issued the RA's TLS certificate (the root uploaded to CAPF-trust)"
+            ) from None
         self._cert_dir = settings.folder / "capf" / "cert"
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
@@ -251,7 +266,14 @@ class CapfServer:
     def _ssl_context(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(self.settings.certificate_file, self.settings.key_file)
+        try:
+            context.load_cert_chain(self.settings.certificate_file, self.settings.key_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise CapfServerError(
+                f"cannot load CAPF's TLS certificate {self.settings.certificate_file} with key "
+                f"{self.settings.key_file}: {exc}. Fix: give a PEM certificate (followed by its intermediates) and "
+                "the unencrypted PEM private key that belongs to it"
+            ) from None
         return context
 
     def _est_client(self) -> AsyncEstClient:
@@ -272,9 +294,13 @@ class CapfServer:
 
         Returns:
             The server itself.
+
+        Raises:
+            CapfServerError: The TLS certificate or key cannot be loaded, or the port cannot be bound.
         """
         if self._server is not None:
             return self
+        context = self._ssl_context()
         self._trace_startup()
         self._csr_dir.mkdir(parents=True, exist_ok=True)
         self._cert_dir.mkdir(parents=True, exist_ok=True)
@@ -285,16 +311,26 @@ class CapfServer:
             self.trace.debug("est_client_set_auth() Successful!!")
         self.trace.debug("EST set server details success!!")
         try:
-            self._server = await asyncio.start_server(
-                self._accept, self.settings.host, self.settings.port, ssl=self._ssl_context()
-            )
+            self._server = await asyncio.start_server(self._accept, self.settings.host, self.settings.port, ssl=context)
+        except OSError as exc:
+            await self._abort_start()
+            raise CapfServerError(
+                f"CAPF cannot listen on {self.settings.host}:{self.settings.port}: {exc}. Fix: choose a free port "
+                "(0 picks one) or stop the service that holds it"
+            ) from None
         except BaseException:
-            await self._est.aclose()
-            self._est = None
+            await self._abort_start()
             raise
         self.trace.debug(f"CAPF listening on {self.settings.host}:{self.port} (TLS)")
         _log.info("CAPF listening on %s:%d", self.settings.host, self.port)
         return self
+
+    async def _abort_start(self) -> None:
+        if self._est is not None:
+            await self._est.aclose()
+            self._est = None
+        if self._owns_trace:
+            self.trace.close()
 
     def _trace_startup(self) -> None:
         est = self.settings.est
@@ -312,7 +348,7 @@ class CapfServer:
         trace.debug("CA Type is Online CA, setting up EST Connection")
         trace.debug("Inside setUpESTClient")
         trace.debug(f"EST server URL is {est.url}")
-        length = len(est.trust_file.read_bytes())
+        length = len(self._trust_pem)
         trace.debug(f"cacert read success. cacert length : {length}")
 
     async def stop(self) -> None:
