@@ -9,7 +9,7 @@ measures:
 * each parser alone (``parse_capf_trace``, ``parse_nginx_error_log``, ``parse_iis_log``);
 * ``analyze_logs`` over the three logs (parsing, rules, timelines and their correlation).
 
-Usage: ``uv run python benchmarks/capf_logs_analyze.py [PHONES]`` (default 5000).
+Usage, from the repository root: ``uv run python -m benchmarks.capf_logs_analyze [PHONES]`` (default 5000).
 """
 
 from __future__ import annotations
