@@ -249,10 +249,10 @@ def test_no_secret_in_any_log_record(caplog: pytest.LogCaptureFixture) -> None:
     basic_token = base64.b64encode(f"{ALICE}:{PASSWORD}".encode()).decode()
     with caplog.at_level("DEBUG"), AdcsEmulator(users=USERS, templates=TEMPLATES, auth=("ntlm", "basic")) as emu:
         for kind in ("ntlm", "basic"):
-            with CertsrvClient(emu.url, auth=kind, username=ALICE, password=PASSWORD, ca_file=emu.ca_file) as c:  # type: ignore[arg-type]
+            with CertsrvClient(emu.url, auth=kind, username=ALICE, password=PASSWORD, ca_file=emu.ca_file) as c:
                 assert isinstance(c.submit(csr_pem(), "WebServer"), Issued)
             with (
-                CertsrvClient(emu.url, auth=kind, username=ALICE, password=wrong, ca_file=emu.ca_file) as c,  # type: ignore[arg-type]
+                CertsrvClient(emu.url, auth=kind, username=ALICE, password=wrong, ca_file=emu.ca_file) as c,
                 pytest.raises(AuthenticationError) as info,
             ):
                 c.authenticate()
