@@ -20,6 +20,7 @@ from capf_common import (
     AuthResponse,
     AuthType,
     CapfAuthenticationError,
+    CapfOperationResult,
     CapfServerConnection,
     CapfSignatureError,
     CertificateElement,
@@ -51,9 +52,10 @@ from capf_common import (
     SignCertificateResponse,
     StoreCertificateRequest,
     StoreCertificateResponse,
+    make_auth_signatures,
     verify_auth_response,
 )
-from tests._support.pki import TestPki
+from tests._support.pki import TestPki, issue
 from tests.capf_common._protocol_support import DEVICE, deliver, issue_lsc, make_csr, phone_pki
 
 
@@ -276,7 +278,7 @@ def test_wrong_authentication_string() -> None:
     [
         ("lsc_expired", True, "valid from"),
         ("lsc_rsa", False, "not among the trusted"),
-        ("lsc_other_device", True, "does not end with the device name"),
+        ("lsc_other_device", True, "does not name the device"),
     ],
 )
 def test_invalid_lsc(cred_name: str, issuer_ok: bool, fragment: str) -> None:
@@ -338,14 +340,63 @@ def test_bad_signature(which: str) -> None:
     assert info.value.capf_code == 6
 
 
-def test_late_request_is_refused_by_policy() -> None:
+def test_late_request_is_refused_with_capf_op_fail_late_request() -> None:
     # CUCM's "Operation Completes By" deadline passed: CAPF refuses the operation (CAPF_OP_FAIL_LATE_REQUEST).
     deadline = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
     server, phone = CapfServerConnection(), PhoneConnection()
-    authenticate(server, phone, AuthType.NO_PASSWORD, lambda p: p.authenticate(DEVICE))
-    assert dt.datetime.now(dt.UTC) > deadline
+    response = authenticate(server, phone, AuthType.PASSWORD, lambda p: p.authenticate(DEVICE, password="1234"))
+    with pytest.raises(CapfAuthenticationError, match="Operation Completes By") as info:
+        check(response, AuthType.PASSWORD, server, password="1234", complete_by=deadline)
+    assert info.value.capf_code == CapfOperationResult.CAPF_OP_FAIL_LATE_REQUEST
+    assert "2020-01-01" in info.value.cause and "schedule" in info.value.hint
+    # the deadline is checked first: even the null string mode is refused after it
+    with pytest.raises(CapfAuthenticationError) as late:
+        check(response, AuthType.NO_PASSWORD, server, complete_by=deadline, now=deadline + dt.timedelta(seconds=1))
+    assert late.value.capf_code == CapfOperationResult.CAPF_OP_FAIL_LATE_REQUEST
+    # before the deadline (a naive time counts as UTC) the phone is accepted
+    assert check(response, AuthType.PASSWORD, server, password="1234", complete_by=dt.datetime(2999, 1, 1)) is None
+    assert check(response, AuthType.NO_PASSWORD, server, complete_by=deadline, now=deadline) is None
     end = only(deliver(server.end_session(Reason.INVALID_ELEMENT), phone))
     assert isinstance(end, EndSession) and end.reason == Reason.INVALID_ELEMENT and not end.succeeded
+
+
+def test_lsc_of_a_longer_device_name_or_a_nameless_response_is_refused() -> None:
+    pki = phone_pki()
+    look_alike = issue(f"CP-8865-A{DEVICE}", issuer=pki.capf_ca)  # ends with DEVICE, names another device
+    server, phone = CapfServerConnection(), PhoneConnection()
+    response = authenticate(
+        server,
+        phone,
+        AuthType.LSC,
+        lambda p: p.authenticate(DEVICE, certificate=look_alike.cert, private_key=look_alike.key),
+    )
+    with pytest.raises(CapfAuthenticationError, match="does not name the device") as info:
+        check(response, AuthType.LSC, server)
+    assert info.value.capf_code == CapfOperationResult.CAPF_OP_FAIL_INVALID_LSC
+    # a response without DEVICE_NAME, signed over an empty name, must not pass with any device's LSC
+    lsc = pki.lsc_rsa
+    nameless = AuthResponse(password="")
+    signed_data, sha2 = make_auth_signatures("", lsc.cert, lsc.key)
+    nameless = dataclasses.replace(
+        nameless,
+        certificate=CertificateElement.from_certificate(lsc.cert),
+        signed_data=signed_data,
+        sha2_signed_data=sha2,
+    )
+    with pytest.raises(CapfAuthenticationError, match="no device name") as info:
+        check(nameless, AuthType.LSC, server)
+    assert info.value.capf_code == CapfOperationResult.CAPF_OP_FAIL_INVALID_CRENDENTIALS
+    # both common name forms of the right device pass
+    for cred in (pki.lsc_rsa, pki.lsc_ec):
+        signed_data, sha2 = make_auth_signatures(DEVICE, cred.cert, cred.key)
+        good = AuthResponse(
+            device_name=DEVICE,
+            password="",
+            certificate=CertificateElement.from_certificate(cred.cert),
+            signed_data=signed_data,
+            sha2_signed_data=sha2,
+        )
+        assert check(good, AuthType.LSC, server) == cred.cert
 
 
 def test_phone_reports_failures() -> None:

@@ -59,6 +59,7 @@ CAPF_OP_FAIL_INVALID_AUTH_STR = CapfOperationResult.CAPF_OP_FAIL_INVALID_AUTH_ST
 CAPF_OP_FAIL_INVALID_LSC = CapfOperationResult.CAPF_OP_FAIL_INVALID_LSC
 CAPF_OP_FAIL_INVALID_MIC = CapfOperationResult.CAPF_OP_FAIL_INVALID_MIC
 CAPF_OP_FAIL_INVALID_CREDENTIALS = CapfOperationResult.CAPF_OP_FAIL_INVALID_CRENDENTIALS
+CAPF_OP_FAIL_LATE_REQUEST = CapfOperationResult.CAPF_OP_FAIL_LATE_REQUEST
 
 
 def _hash(hash_id: HashId | int) -> hashes.HashAlgorithm:
@@ -257,6 +258,10 @@ def _issued_by_one_of(certificate: x509.Certificate, issuers: Sequence[x509.Cert
     return f"its issuer {certificate.issuer.rfc4514_string()} is not among the trusted CA certificates"
 
 
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
 def _refuse(cause: str, hint: str, code: CapfOperationResult) -> CapfAuthenticationError:
     return CapfAuthenticationError(cause, hint=hint, capf_code=code)
 
@@ -270,15 +275,18 @@ def verify_auth_response(
     lsc_issuers: Sequence[x509.Certificate] = (),
     mic_issuers: Sequence[x509.Certificate] = (),
     now: dt.datetime | None = None,
+    complete_by: dt.datetime | None = None,
 ) -> x509.Certificate | None:
     """Check a phone's AUTH_RESPONSE against the authentication mode CUCM has for it (CAPF's side).
 
+    * ``complete_by`` (CUCM's "Operation Completes By"), when given, is checked first: a phone that comes
+      after it is refused whatever the mode.
     * ``PASSWORD``: the PASSWORD must equal ``password`` (compared in constant time).
     * ``NO_PASSWORD``: accepted as is.
     * ``LSC`` / ``MIC`` ("by existing certificate", precedence to LSC or MIC): the phone's CERTIFICATE with
       valid SHA-1 and/or SHA-512 signatures (every one present, at least one), issued by one of ``lsc_issuers``
-      (an LSC, whose subject CN must end with the device name) or ``mic_issuers`` (a MIC); or, failing a
-      certificate, SUDI_DATA whose certificate is issued by one of ``mic_issuers``.
+      (an LSC, whose subject CN must be the device name or ``MODEL-`` and the device name) or ``mic_issuers``
+      (a MIC); or, failing a certificate, SUDI_DATA whose certificate is issued by one of ``mic_issuers``.
 
     Args:
         response: The phone's AUTH_RESPONSE.
@@ -289,7 +297,10 @@ def verify_auth_response(
             one of them: with Online CA, list the issuing CA (intermediate) itself, not only its root.
         mic_issuers: CA certificates trusted for MICs and SUDIs (Cisco Manufacturing CA and friends), as
             direct issuers too.
-        now: The time to check validity at; the current time when ``None``.
+        now: The time to check validity and the deadline at; the current time when ``None``. A time without a
+            time zone counts as UTC.
+        complete_by: The device's "Operation Completes By" deadline; ``None`` for none. A time without a time
+            zone counts as UTC.
 
     Returns:
         The certificate the phone authenticated with, ``None`` for the string modes.
@@ -297,10 +308,19 @@ def verify_auth_response(
     Raises:
         CapfAuthenticationError: The authentication is refused; ``capf_code`` is the
             :class:`~capf_common.CapfOperationResult` CUCM logs for it (3 wrong authentication string,
-            4 invalid LSC, 5 invalid MIC, 6 invalid credentials such as a bad signature).
+            4 invalid LSC, 5 invalid MIC, 6 invalid credentials such as a bad signature or no device name,
+            11 late request after ``complete_by``).
         ValueError: ``mode`` is NONE or ``password`` is missing in PASSWORD mode.
     """
     name = response.device_name or "?"
+    now = _as_utc(now or dt.datetime.now(dt.UTC))
+    if complete_by is not None and now > _as_utc(complete_by):
+        raise _refuse(
+            f"{name} asked at {now.isoformat()}, after its Operation Completes By deadline "
+            f"{_as_utc(complete_by).isoformat()}",
+            "schedule the operation again in CUCM with a later Operation Completes By date, then restart the phone",
+            CAPF_OP_FAIL_LATE_REQUEST,
+        )
     if mode == AuthType.NO_PASSWORD:
         return None
     if mode == AuthType.PASSWORD:
@@ -316,7 +336,6 @@ def verify_auth_response(
         return None
     if mode not in (AuthType.LSC, AuthType.MIC):
         raise ValueError(f"{mode!r} is not a CUCM authentication mode")
-    now = now or dt.datetime.now(dt.UTC)
     if response.certificate is not None:
         return _verify_certificate_auth(response, response.certificate, lsc_issuers, mic_issuers, now)
     if response.sudi_data is not None:
@@ -351,6 +370,12 @@ def _verify_certificate_auth(
     is_lsc = element.certificate_type == CertificateType.LSC
     code = CAPF_OP_FAIL_INVALID_LSC if is_lsc else CAPF_OP_FAIL_INVALID_MIC
     kind = "LSC" if is_lsc else "MIC"
+    if not name:
+        raise _refuse(
+            f"AUTH_RESPONSE with a {kind} but no device name",
+            "the phone must send its device name (DEVICE_NAME) and sign it with its certificate",
+            CAPF_OP_FAIL_INVALID_CREDENTIALS,
+        )
     try:
         certificate = _load_certificate(element.der, kind)
         signatures: list[tuple[HashId | int, bytes]] = (
@@ -370,8 +395,11 @@ def _verify_certificate_auth(
     problem = _issued_by_one_of(certificate, lsc_issuers if is_lsc else mic_issuers, now)
     if not problem and is_lsc:
         names = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-        if not names or not str(names[0].value).endswith(name):
-            problem = f"its common name does not end with the device name {name}"
+        common_name = str(names[0].value) if names else ""
+        if common_name != name and not common_name.endswith(f"-{name}"):
+            problem = (
+                f"its common name {common_name!r} does not name the device {name} (expected {name} or MODEL-{name})"
+            )
     if problem:
         fix = "install a new LSC (authentication string mode)" if is_lsc else "add the Cisco CA to CAPF-trust"
         raise _refuse(f"{name}'s {kind} is refused: {problem}", fix, code)
