@@ -294,8 +294,13 @@ def test_stream_close_mid_message() -> None:
     decoder.feed(data[:-1])
     assert decoder.next_message() is None
     assert decoder.pending == len(data) - 1
-    with pytest.raises(FramingError, match="incomplete"):
+    with pytest.raises(FramingError, match="incomplete") as info:
         decoder.close()
+    assert "body length 4 reaches beyond the 3 bytes that follow the header" in info.value.cause
+    short = MessageDecoder()
+    short.feed(data[:5])
+    with pytest.raises(FramingError, match="5 bytes of an incomplete CAPF message"):
+        short.close()
 
 
 # --- capf decode -------------------------------------------------------------------------------------------------
@@ -385,6 +390,10 @@ def test_cli_decode_prints_what_decoded_before_a_fault() -> None:
     payload = json.loads(result.output[: result.output.rindex("}") + 1])
     assert [m["name"] for m in payload["messages"]] == ["AUTH_REQUEST"]
     assert payload["error"]["offset"] == 16 and "incomplete" in payload["error"]["cause"]
+    text = CliRunner().invoke(cli, ["decode", "55 0f 00 00 00 2a 00 09 01 00 01 00"])
+    assert text.exit_code == 3
+    assert "at byte 0: stream ended with an incomplete CAPF message" in text.output
+    assert "body length 9 reaches beyond the 4 bytes" in text.output
 
 
 def test_cli_decode_public_key_and_csr() -> None:

@@ -186,6 +186,14 @@ class MessageDecoder:
         Raises:
             FramingError: Bytes of an incomplete message remain (the peer closed mid-message).
         """
+        if len(self._buffer) >= HEADER_LENGTH:
+            _, _, length = _check_header(self._buffer)
+            raise FramingError(
+                f"stream ended with an incomplete CAPF message: its body length {length} reaches beyond the "
+                f"{len(self._buffer) - HEADER_LENGTH} bytes that follow the header",
+                hint="the message is truncated (the peer closed mid-message, or the input was cut) or its length "
+                "field is wrong; capture the whole message",
+            )
         if self._buffer:
             raise FramingError(
                 f"stream ended with {len(self._buffer)} bytes of an incomplete CAPF message",
@@ -213,12 +221,6 @@ def decode_messages(data: bytes, *, expected_session_id: int | None = None) -> l
     messages: list[Message] = []
     while (message := decoder.next_message()) is not None:
         messages.append(message)
-    if decoder.pending >= HEADER_LENGTH:
-        _, _, length = _check_header(data[len(data) - decoder.pending :])
-        raise FramingError(
-            f"body length {length} reaches beyond the {decoder.pending - HEADER_LENGTH} bytes that follow the header",
-            hint="the message is truncated or its length field is wrong; capture the whole message",
-        )
     decoder.close()
     return messages
 
