@@ -514,6 +514,8 @@ def test_phone_setup_errors(lab_pki: LabPki, tmp_path: Path) -> None:
         _phone(lab_pki, tmp_path, "SEP001122334455", AuthType.MIC)
     with pytest.raises(PhoneError, match="authentication string"):
         _phone(lab_pki, tmp_path, "SEP001122334455", AuthType.PASSWORD)
+    with pytest.raises(PhoneError, match="SEP"):
+        _phone(lab_pki, tmp_path, "phone-7", AuthType.NO_PASSWORD)
     phone = _phone(lab_pki, tmp_path, "SEP001122334455", AuthType.PASSWORD, auth_string="4321")
     assert "4321" not in repr(phone)
 

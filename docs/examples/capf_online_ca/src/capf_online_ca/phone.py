@@ -40,6 +40,7 @@ from capf_common import (
     ConnectionClosed,
     Curve,
     DeleteCertificateRequest,
+    DeviceNameError,
     EndSession,
     Event,
     FetchCertificateRequest,
@@ -282,7 +283,7 @@ class Phone:
         trust_file: PEM with the CA that issued CAPF's TLS certificate (the lab root).
 
     Raises:
-        PhoneError: ``MIC`` mode without a MIC, ``PASSWORD`` mode without a string.
+        PhoneError: An invalid device name, ``MIC`` mode without a MIC, ``PASSWORD`` mode without a string.
     """
 
     def __init__(
@@ -296,7 +297,10 @@ class Phone:
         mic: tuple[x509.Certificate, PhoneKey] | None = None,
         trust_file: Path | None = None,
     ) -> None:
-        self.name = parse_device_name(device_name).name
+        try:
+            self.name = parse_device_name(device_name).name
+        except DeviceNameError as exc:
+            raise PhoneError(str(exc)) from None
         self.folder = folder
         self.auth_mode = auth_mode
         self._auth_string = auth_string
