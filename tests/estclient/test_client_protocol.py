@@ -128,6 +128,13 @@ def test_retry_after_seconds_and_dates() -> None:
     assert parse_retry_after(past, NOW) == (0.0, NOW)
 
 
+def test_huge_retry_after_is_clamped_not_an_overflow() -> None:
+    year = 365 * 24 * 3600.0
+    assert parse_retry_after("300000000000", NOW) == (year, NOW + dt.timedelta(seconds=year))
+    with pytest.raises(MalformedResponseError):  # a date beyond datetime's range is not a date
+        parse_retry_after("Fri, 31 Dec 99999 23:59:59 GMT", NOW)
+
+
 @pytest.mark.parametrize("value", [None, "", "soon", "-5", "1.5"])
 def test_bad_retry_after(value: str | None) -> None:
     with pytest.raises(MalformedResponseError) as info:

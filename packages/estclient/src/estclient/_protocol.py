@@ -260,11 +260,12 @@ def parse_retry_after(value: str | None, now: dt.datetime) -> tuple[float, dt.da
         )
     text = value.strip()
     if text.isdigit():
-        seconds = float(int(text))
+        # Clamp absurd values (they would overflow datetime); callers cap the wait with max_retry_wait anyway.
+        seconds = float(min(int(text), _MAX_RETRY_AFTER_SECONDS))
         return seconds, now + dt.timedelta(seconds=seconds)
     try:
         when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         when = None
     if when is None:
         raise MalformedResponseError(
@@ -274,6 +275,10 @@ def parse_retry_after(value: str | None, now: dt.datetime) -> tuple[float, dt.da
         )
     when = _utc(when)
     return max(0.0, (when - now).total_seconds()), max(when, now)
+
+
+#: The longest Retry-After taken literally (one year); larger values are clamped to it.
+_MAX_RETRY_AFTER_SECONDS = 365 * 24 * 3600
 
 
 def _text(response: EstResponse) -> str:
