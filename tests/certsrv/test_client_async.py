@@ -19,6 +19,7 @@ from certsrv import (
     UntrustedServerChainError,
 )
 from certsrv.testing import AdcsEmulator, CertificateTemplate, Policy
+from tests._support.kerberos import Kdc
 from tests._support.pki import TestPki
 from tests.certsrv._emulator_helpers import ALICE, PASSWORD, USERS, csr_pem
 
@@ -126,3 +127,17 @@ async def test_missing_issuer(pki: TestPki) -> None:
             with pytest.raises(UntrustedServerChainError) as info:
                 await client.authenticate()
     assert info.value.missing_issuer == pki.intermediate.cert.subject.rfc4514_string()
+
+
+@pytest.mark.kerberos
+async def test_kerberos_under_required_extended_protection(kdc: Kdc) -> None:
+    templates = [CertificateTemplate("WebServer")]
+    with AdcsEmulator(users=USERS, templates=templates, keytab=kdc.keytab, extended_protection="required") as emu:
+        async with AsyncCertsrvClient(
+            emu.url, auth="kerberos", username=kdc.principal, password=kdc.password, ca_file=emu.ca_file
+        ) as client:
+            for _ in range(2):
+                assert isinstance(await client.submit(csr_pem(), "WebServer"), Issued)
+        statuses = [e.status for e in emu.access_log.entries]
+        assert statuses.count(401) == 1  # one Kerberos leg for the connection, then four requests on it
+        assert {e.username for e in emu.access_log.entries if e.status == 200} == {kdc.principal}
