@@ -249,9 +249,24 @@ def test_private_files_are_0600_from_the_start(tmp_path: Path) -> None:
 def test_write_file_atomic_cleans_up_when_the_target_cannot_be_replaced(tmp_path: Path) -> None:
     folder = tmp_path / "a-directory"
     folder.mkdir()
-    with pytest.raises(IsADirectoryError):
+    with pytest.raises(capf_common.FileWriteError, match="a-directory") as info:
         write_file_atomic(folder, b"data")
+    assert isinstance(info.value, OSError) and info.value.errno is not None
+    assert isinstance(info.value.__cause__, IsADirectoryError)
     assert [p.name for p in tmp_path.iterdir()] == ["a-directory"]
+
+
+def test_write_errors_name_the_path_and_the_fix(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-folder" / "SEP74A02FC0A675.der"
+    with pytest.raises(capf_common.FileWriteError) as info:
+        write_file_atomic(missing, b"data")
+    assert isinstance(info.value, capf_common.CapfError) and isinstance(info.value, OSError)
+    assert str(missing) in str(info.value) and "folder" in str(info.value)
+    assert info.value.filename == str(missing)
+    key = ec.generate_private_key(ec.SECP256R1())
+    with pytest.raises(capf_common.FileWriteError, match=r"phone\.key"):
+        write_private_key(tmp_path / "no-such-folder" / "phone.key", key)
+    assert not (tmp_path / "no-such-folder").exists()
 
 
 # -- property tests ------------------------------------------------------------------------------------------

@@ -79,6 +79,7 @@ EXPECTED_ALL = {
     "DeviceNameError",
     "CtlFormatError",
     "LogReadError",
+    "FileWriteError",
     # certificates and formats: conversions and chains
     "load_pkcs7_certificates",
     "pkcs7_to_pem",

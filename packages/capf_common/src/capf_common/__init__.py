@@ -71,6 +71,7 @@ from capf_common._errors import (
     ChainSignatureError,
     CtlFormatError,
     DeviceNameError,
+    FileWriteError,
     FramingError,
     LocalProtocolError,
     LogReadError,
@@ -225,6 +226,7 @@ __all__ = [
     "DeviceNameError",
     "CtlFormatError",
     "LogReadError",
+    "FileWriteError",
     # certificates and formats: conversions and chains
     "load_pkcs7_certificates",
     "pkcs7_to_pem",

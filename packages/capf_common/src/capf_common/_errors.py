@@ -12,6 +12,7 @@ Every exception the library raises on purpose derives from :class:`CapfError`::
     ├── DeviceNameError             a device name that is not a valid CUCM device name
     ├── CtlFormatError              a CTL/ITL file that does not follow the documented layout
     ├── LogReadError                a log file that cannot be read
+    ├── FileWriteError              a file (certificate, CSR, key) that cannot be written
     ├── CapfProtocolError           the CAPF wire protocol (cause + fix in .cause/.hint)
     │   ├── RemoteProtocolError     bytes or a message received from the peer break the protocol
     │   │   └── FramingError        not a well-formed CAPF message: protocol id, lengths, element layout
@@ -36,6 +37,7 @@ __all__ = [
     "DeviceNameError",
     "CtlFormatError",
     "LogReadError",
+    "FileWriteError",
     "CapfProtocolError",
     "RemoteProtocolError",
     "FramingError",
@@ -128,6 +130,14 @@ class CtlFormatError(CapfError, ValueError):
 
 class LogReadError(CapfError, OSError):
     """A log file given to the analyzer cannot be read (missing, a directory, or no permission)."""
+
+
+class FileWriteError(CapfError, OSError):
+    """A file cannot be written (its folder is missing, not writable, or the path is a folder).
+
+    An :class:`OSError` too: ``errno``, ``strerror`` and ``filename`` are those of the failure; the message
+    names the path, the cause and the fix.
+    """
 
 
 class CapfProtocolError(CapfError):

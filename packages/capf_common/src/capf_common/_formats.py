@@ -33,6 +33,7 @@ from capf_common._errors import (
     CertificateValidityError,
     ChainError,
     ChainSignatureError,
+    FileWriteError,
     MissingIssuerError,
     SelfSignedCertificateError,
 )
@@ -518,9 +519,15 @@ def write_file_atomic(path: str | os.PathLike[str], data: bytes, *, private: boo
 
     Returns:
         The path written.
+
+    Raises:
+        FileWriteError: The folder is missing or not writable, or the path is a folder (an ``OSError`` too).
     """
     target = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise _write_error(target, exc) from exc
     try:
         os.fchmod(fd, 0o600 if private else 0o644)
         with os.fdopen(fd, "wb") as fh:
@@ -528,11 +535,24 @@ def write_file_atomic(path: str | os.PathLike[str], data: bytes, *, private: boo
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp_name, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
+        if isinstance(exc, OSError):
+            raise _write_error(target, exc) from exc
         raise
     return target
+
+
+def _write_error(target: Path, exc: OSError) -> FileWriteError:
+    reason = exc.strerror or type(exc).__name__
+    if target.is_dir():
+        fix = "pass a file name, not a folder"
+    elif not target.parent.is_dir():
+        fix = f"create the folder {target.parent} first"
+    else:
+        fix = f"check that the folder {target.parent} is writable and has free space"
+    return FileWriteError(exc.errno or 0, f"cannot write {target}: {reason}; {fix}", str(target))
 
 
 def write_private_key(path: str | os.PathLike[str], key: PrivateKeyTypes, *, password: bytes | None = None) -> Path:
@@ -545,6 +565,9 @@ def write_private_key(path: str | os.PathLike[str], key: PrivateKeyTypes, *, pas
 
     Returns:
         The path written.
+
+    Raises:
+        FileWriteError: The file cannot be written.
     """
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
