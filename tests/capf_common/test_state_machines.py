@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import socket
 import ssl
 import threading
@@ -650,3 +651,21 @@ def test_install_over_tls_on_loopback(pki: TestPki) -> None:
     assert outcome["lsc"] == stored_lsc
     assert stored_lsc.public_key() == phone_creds.rsa_key.public_key()
     assert outcome["closed"] == ConnectionClosed()
+
+
+def test_jabber_version_2_is_accepted_and_other_versions_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="capf_common")
+    for version, warned in ((2, False), (3, False), (5, True)):
+        caplog.clear()
+        server, phone = CapfServerConnection(), PhoneConnection()
+
+        def answer(p: PhoneConnection, version: int = version) -> bytes:
+            return p.authenticate(DEVICE, password="9876", version=version)
+
+        response = authenticate(server, phone, AuthType.PASSWORD, answer)
+        assert response.version == version
+        assert server.may_send >= {Command.SIGN_CERTIFICATE_REQUEST, Command.END_SESSION}
+        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert bool(warnings) is warned, warnings
+        assert all(str(version) in r.getMessage() and DEVICE in r.getMessage() for r in warnings)
+        assert "9876" not in caplog.text  # the authentication string never reaches a log
