@@ -374,3 +374,32 @@ def test_documented_check_steps_and_exit_codes_match_the_code() -> None:
     constants = {value for name, value in vars(_cli_app).items() if name.startswith("EXIT_") and isinstance(value, int)}
     assert constants and constants <= documented_codes
     assert f"| {min(c for _, _, c in STEPS)}-{max(c for _, _, c in STEPS)} |" in codes_table
+
+
+def test_texts_with_rich_markup_are_printed_verbatim(tmp_path: Path) -> None:
+    # template names, display names and messages come from the user or the CA: "[/x]" is text, not rich markup
+    csr = tmp_path / "req.csr"
+    csr.write_text(csr_pem())
+    templates = [CertificateTemplate("WebServer", display_name="Web [/Server] [bold]x")]
+    with AdcsEmulator(users=USERS, templates=templates) as emu:
+        listing = _run(_base(emu.url, emu.ca_file, "templates"))
+        refused = _run(
+            _base(
+                emu.url,
+                emu.ca_file,
+                "submit",
+                "--csr",
+                str(csr),
+                "--template",
+                "[/Web]Server",
+                "-o",
+                str(tmp_path / "x.pem"),
+            )
+        )
+        checked = _run(_base(emu.url, emu.ca_file, "check", "--template", "[/Web]Server"))
+    assert listing.exit_code == 0, listing.output
+    assert "Web [/Server] [bold]x" in listing.output
+    assert refused.exit_code == 6, refused.output
+    assert "'[/Web]Server'" in refused.output
+    assert checked.exit_code == 19, checked.output
+    assert "[/Web]Server" in checked.output

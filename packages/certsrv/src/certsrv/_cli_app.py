@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from certsrv._version import __version__
@@ -91,7 +92,7 @@ def _fail(settings: _Settings, code: int, message: str, kind: str) -> NoReturn:
     if settings.as_json:
         click.echo(json.dumps({"ok": False, "error": kind, "message": message, "exit_code": code}, indent=2))
     else:
-        settings.errors.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+        settings.errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
     sys.exit(code)
 
 
@@ -232,7 +233,11 @@ def _write_result(settings: _Settings, result: SubmitResult, output: str, der: b
     if isinstance(result, Issued):
         write_atomic(Path(output), result.der if der else result.pem)
         data = {"ok": True, "status": "issued", "request_id": result.request_id, "output": output}
-        _emit(settings, data, lambda: settings.console.print(f"issued: request id {result.request_id}, wrote {output}"))
+        _emit(
+            settings,
+            data,
+            lambda: settings.console.print(f"issued: request id {result.request_id}, wrote {escape(output)}"),
+        )
         return
     data = {"ok": True, "status": "pending", "request_id": result.request_id, "output": None}
     _emit(
@@ -271,7 +276,7 @@ def _deliver(settings: _Settings, data: bytes, output: str | None, what: str, ex
         _emit(
             settings,
             {"ok": True, "output": output, **extra},
-            lambda: settings.console.print(f"wrote {what} to {output}"),
+            lambda: settings.console.print(f"wrote {what} to {escape(output)}"),
         )
     elif settings.as_json:
         click.echo(json.dumps({"ok": True, "pem": data.decode("ascii", "replace"), **extra}, indent=2))
@@ -337,7 +342,7 @@ def templates(ctx: click.Context) -> None:
     def human() -> None:
         table = Table("template", "display name")
         for item in offered:
-            table.add_row(item.name, item.display_name)
+            table.add_row(escape(item.name), escape(item.display_name))
         settings.console.print(table)
 
     _emit(
@@ -428,9 +433,11 @@ def check(ctx: click.Context, template: str | None, test_enroll: bool) -> None:
     def human() -> None:
         marks = {"ok": "[green]ok[/]", "failed": "[bold red]FAILED[/]", "skipped": "[dim]skipped[/]"}
         for step in report.steps:
-            settings.console.print(f"{marks[step.status]:<22} [bold]{step.id}[/] ({step.title}): {step.detail}")
+            settings.console.print(
+                f"{marks[step.status]:<22} [bold]{step.id}[/] ({escape(step.title)}): {escape(step.detail)}"
+            )
             if step.fix:
-                settings.console.print(f"{'':<8} fix: {step.fix}")
+                settings.console.print(f"{'':<8} fix: {escape(step.fix)}")
         failed = report.failed
         if failed is None:
             settings.console.print("[green]all checks passed[/]")
@@ -547,8 +554,8 @@ def emulate(ctx: click.Context, /, **options: Any) -> None:
         }
 
         def human() -> None:
-            settings.console.print(f"AD CS emulator at {emulator.url}")
-            settings.console.print(f"CA file: {emulator.ca_file}")
+            settings.console.print(f"AD CS emulator at {escape(emulator.url)}")
+            settings.console.print(f"CA file: {escape(str(emulator.ca_file))}")
             settings.console.print("Press Ctrl-C to stop.")
 
         if settings.as_json:  # one line, so a supervising process can read it with readline()
