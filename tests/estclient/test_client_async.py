@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import anyio
@@ -33,6 +35,16 @@ OPERATIONS = ("cacerts", "csrattrs", "simple_enroll", "simple_reenroll", "server
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def test_importing_the_clients_leaves_other_modules_alone() -> None:
+    """A library must not change what other code sees: no placeholder in sys.modules (e.g. for sniffio)."""
+    code = (
+        "import sys; before = dict(sys.modules); import estclient, estclient.testing; "
+        "print(sorted(k for k, v in sys.modules.items() if v is None and k not in before))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def new_csr(cn: str = "async-device") -> tuple[ec.EllipticCurvePrivateKey, x509.CertificateSigningRequest]:

@@ -6,10 +6,8 @@ itself uses), so it is not tied to asyncio; the tests run it under asyncio.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import ssl
-import sys
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
@@ -42,13 +40,6 @@ from estclient._trust import TrustAnchors
 __all__ = ["AsyncEstClient"]
 
 _log = logging.getLogger("estclient")
-
-# httpcore asks "import sniffio" on every lock and semaphore it sets up and falls back to asyncio when that
-# fails; Python does not cache a failed import, so without sniffio (anyio >= 4.11 no longer installs it) each
-# attempt searches sys.path again: about 10 ms of CPU per request here (encode/httpcore discussion #1102, PR
-# #1103). When sniffio is absent, record that absence once; the import then fails at once, as it would anyway.
-if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 T = TypeVar("T")
 
