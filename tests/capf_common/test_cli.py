@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -200,3 +201,25 @@ def test_long_evidence_lists_are_shortened_in_text_output(runner: CliRunner, tmp
     assert "... 8 more" in short.output
     full = runner.invoke(cli, ["logs", "analyze", "--timeline", str(log)])
     assert full.output.count("return code 6") >= 20
+
+
+def test_logs_analyze_shows_progress_on_a_terminal(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    import capf_common
+    import capf_common._cli_app as app
+
+    calls: list[int] = []
+
+    def counting(paths: list[Path], *, progress: Callable[[str, int, int], object]) -> capf_common.Report:
+        def spy(name: str, done: int, total: int) -> None:
+            calls.append(done)
+            progress(name, done, total)
+
+        return capf_common.analyze(paths, progress=spy)
+
+    monkeypatch.setattr(app, "_stderr_is_terminal", lambda: True)
+    monkeypatch.setattr(app, "analyze", counting)
+    files = [str(DATA / "capf_lsc_install.txt"), str(DATA / "nginx_dns.log")]
+    result = runner.invoke(cli, ["logs", "analyze", "--json", *files])
+    assert result.exit_code == 1, result.output
+    assert calls == [1, 2]
+    assert json.loads(result.stdout)["problems"] == ["dns"]

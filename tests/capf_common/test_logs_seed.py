@@ -130,3 +130,16 @@ def test_report_to_dict_is_json_ready() -> None:
     assert data["problems"] == ["dns"]
     assert data["findings"][0]["evidence"][0]["line"] == 3
     assert "SEP74A02FC0A675" in data["devices"]
+
+
+def test_progress_is_reported_per_file() -> None:
+    names = ["capf_lsc_install.txt", "iis_lsc_install.log", "nginx_dns.log"]
+    calls: list[tuple[str, int, int]] = []
+    report = analyze([DATA / name for name in names], progress=lambda *call: calls.append(call))
+    assert calls == [(str(DATA / name), number, 3) for number, name in enumerate(names, 1)]
+    assert report.problems == ("dns",)
+    from capf_common import analyze_logs
+
+    seen: list[tuple[str, int, int]] = []
+    analyze_logs(((name, (DATA / name).read_bytes()) for name in names[:2]), progress=lambda *c: seen.append(c))
+    assert seen == [(names[0], 1, 2), (names[1], 2, 2)]

@@ -11,6 +11,7 @@ Exit codes (all sub-commands):
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -20,6 +21,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress
 
 from capf_common._cli_decode import decode
 from capf_common._ctl import CtlFile, CtlRole, format_ctl, parse_ctl
@@ -97,7 +99,7 @@ def logs_analyze(files: tuple[Path, ...], as_json: bool, timeline: bool) -> None
         else:
             paths.append(path)
     try:
-        report = analyze(paths)
+        report = _analyze_with_progress(paths)
     except CapfError as exc:
         _fail(exc)
     if as_json:
@@ -107,6 +109,23 @@ def logs_analyze(files: tuple[Path, ...], as_json: bool, timeline: bool) -> None
     if report.verdict == "no-data":
         raise _BadInput("no entry of a CAPF trace, CiscoRA/nginx error.log or IIS W3C log was found in the files")
     click.get_current_context().exit(EXIT_PROBLEM if report.findings else EXIT_OK)
+
+
+def _stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+def _analyze_with_progress(paths: list[Path]) -> Report:
+    """``analyze`` with a progress bar on standard error when it is a terminal and there are several files."""
+    if len(paths) < 2 or not _stderr_is_terminal():
+        return analyze(paths)
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("reading logs", total=len(paths))
+
+        def advance(name: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=escape(Path(name).name))
+
+        return analyze(paths, progress=advance)
 
 
 def _print_report(report: Report, timeline: bool) -> None:

@@ -6,7 +6,7 @@ import bisect
 import datetime
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -236,7 +236,9 @@ def parse_log(data: bytes | str, name: str = "<log>", source: str | None = None)
     return kind, _PARSERS[kind](data, name)
 
 
-def analyze(paths: Iterable[str | os.PathLike[str]]) -> Report:
+def analyze(
+    paths: Iterable[str | os.PathLike[str]], *, progress: Callable[[str, int, int], object] | None = None
+) -> Report:
     """Read CAPF traces, CiscoRA/nginx error logs and IIS logs and name the problems they show.
 
     Each file's kind is detected from its content. The entries are correlated into a timeline per device and
@@ -245,6 +247,7 @@ def analyze(paths: Iterable[str | os.PathLike[str]]) -> Report:
 
     Args:
         paths: The log files, in any order and mix.
+        progress: Called as ``progress(name, done, total)`` after each file is parsed (for a progress bar).
 
     Returns:
         The report; ``report.verdict`` is ``"problems"`` when anything was found.
@@ -253,7 +256,7 @@ def analyze(paths: Iterable[str | os.PathLike[str]]) -> Report:
         LogReadError: A file cannot be read (missing, a directory, no permission, larger than 256 MiB).
     """
     logs = []
-    for path in paths:
+    for path in list(paths):
         name = os.fspath(path)
         try:
             size = Path(name).stat().st_size
@@ -267,24 +270,30 @@ def analyze(paths: Iterable[str | os.PathLike[str]]) -> Report:
                 f"cannot read the log {name}: {exc.strerror or exc}; check the path and its permissions"
             ) from exc
         logs.append((name, data))
-    return analyze_logs(logs)
+    return analyze_logs(logs, progress=progress)
 
 
-def analyze_logs(logs: Iterable[tuple[str, bytes | str]]) -> Report:
+def analyze_logs(
+    logs: Iterable[tuple[str, bytes | str]], *, progress: Callable[[str, int, int], object] | None = None
+) -> Report:
     """Like :func:`analyze`, for logs already in memory.
 
     Args:
         logs: ``(name, content)`` pairs.
+        progress: Called as ``progress(name, done, total)`` after each log is parsed.
 
     Returns:
         The report.
     """
     files: list[LogFile] = []
     entries: list[LogEntry] = []
-    for name, data in logs:
+    pending = list(logs)
+    for done, (name, data) in enumerate(pending, 1):
         kind, parsed = parse_log(data, name)
         files.append(LogFile(name, kind, len(parsed)))
         entries.extend(parsed)
+        if progress is not None:
+            progress(name, done, len(pending))
     return _report(entries, files)
 
 
