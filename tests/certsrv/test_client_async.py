@@ -11,6 +11,7 @@ from certsrv import (
     AsyncCertsrvClient,
     AuthenticationError,
     AuthenticationTimeoutError,
+    ConfigurationError,
     Issued,
     Pending,
     RequestPendingError,
@@ -141,3 +142,11 @@ async def test_kerberos_under_required_extended_protection(kdc: Kdc) -> None:
         statuses = [e.status for e in emu.access_log.entries]
         assert statuses.count(401) == 1  # one Kerberos leg for the connection, then four requests on it
         assert {e.username for e in emu.access_log.entries if e.status == 200} == {kdc.principal}
+
+
+async def test_a_closed_client_says_so(emulator: AdcsEmulator) -> None:
+    client = _client(emulator)
+    assert await client.list_templates()
+    await client.aclose()
+    with pytest.raises(ConfigurationError, match=r"closed\. Fix:"):
+        await client.list_templates()

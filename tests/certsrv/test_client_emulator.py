@@ -241,6 +241,14 @@ def test_basic_over_tls(emulator: AdcsEmulator) -> None:
         assert [e.status for e in emu.access_log.entries] == [200, 200]  # Basic is preemptive: no 401
 
 
+def test_a_closed_client_says_so(emulator: AdcsEmulator) -> None:
+    client = CertsrvClient(emulator.url, auth="ntlm", username=ALICE, password=PASSWORD, ca_file=emulator.ca_file)
+    assert client.list_templates()
+    client.close()
+    with pytest.raises(ConfigurationError, match=r"closed\. Fix:"):
+        client.list_templates()
+
+
 def test_no_secret_in_any_log_record(caplog: pytest.LogCaptureFixture) -> None:
     # every logger (certsrv, httpx, httpcore, the emulator) at DEBUG: neither the password nor a credential token
     import base64

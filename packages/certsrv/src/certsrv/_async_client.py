@@ -145,6 +145,7 @@ class AsyncCertsrvClient:
         self._authenticated = False
         self._lock = anyio.Lock()
         self._owns_http = http_client is None
+        self._closed = False
         self._http = http_client or httpx.AsyncClient(
             verify=self._ssl_context,
             http2=False,
@@ -159,6 +160,7 @@ class AsyncCertsrvClient:
 
     async def aclose(self) -> None:
         """Close the connection (an ``http_client`` given to the constructor stays open)."""
+        self._closed = True
         if self._owns_http:
             await self._http.aclose()
 
@@ -176,6 +178,10 @@ class AsyncCertsrvClient:
     # -- transport -------------------------------------------------------------------------------------------
 
     async def _send(self, request: PreparedRequest) -> Reply:
+        if self._closed:
+            raise ConfigurationError(
+                f"this client for {self.base_url} is closed. Fix: use it inside its with block, or make a new one"
+            )
         url = request.url(self.base_url)
         log.debug("%s %s", request.method, url)
         try:

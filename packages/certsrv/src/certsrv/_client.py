@@ -143,6 +143,7 @@ class CertsrvClient:
         self._authenticated = False
         self._lock = threading.Lock()
         self._owns_http = http_client is None
+        self._closed = False
         self._http = http_client or httpx.Client(
             verify=self._ssl_context,
             http2=False,
@@ -157,6 +158,7 @@ class CertsrvClient:
 
     def close(self) -> None:
         """Close the connection (an ``http_client`` given to the constructor stays open)."""
+        self._closed = True
         if self._owns_http:
             self._http.close()
 
@@ -174,6 +176,10 @@ class CertsrvClient:
     # -- transport -------------------------------------------------------------------------------------------
 
     def _send(self, request: PreparedRequest) -> Reply:
+        if self._closed:
+            raise ConfigurationError(
+                f"this client for {self.base_url} is closed. Fix: use it inside its with block, or make a new one"
+            )
         url = request.url(self.base_url)
         log.debug("%s %s", request.method, url)
         try:
