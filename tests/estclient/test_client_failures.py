@@ -21,6 +21,7 @@ from estclient import (
     CertificateValidityError,
     EstClient,
     EstConnectionError,
+    EstError,
     EstTimeoutError,
     HostnameMismatchError,
     MalformedResponseError,
@@ -269,6 +270,38 @@ async def test_async_name_resolution_and_timeout(server: EstServer) -> None:
             with pytest.raises(EstTimeoutError) as info:
                 await c.cacerts()
         assert (info.value.phase, info.value.limit) == ("read", 0.3)
+    finally:
+        server.clear_faults()
+
+
+ASYNC_FAULTS = [
+    (Fault(FaultKind.SERVER_ERROR, status=503), ServerError, None),
+    (Fault(FaultKind.DROP_MID_BODY), EstConnectionError, "EST_ERR_SSL_READ"),
+    (Fault(FaultKind.DROP_BEFORE_RESPONSE), EstConnectionError, "EST_ERR_SSL_READ"),
+    (Fault(FaultKind.BAD_BASE64), MalformedResponseError, None),
+    (Fault(FaultKind.TRUNCATED_PKCS7), MalformedResponseError, None),
+    (Fault(FaultKind.WRONG_CONTENT_TYPE), MalformedResponseError, None),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("fault", "error", "libest"), ASYNC_FAULTS, ids=[f[0].kind.value for f in ASYNC_FAULTS])
+@pytest.mark.parametrize("operation", ["cacerts", "simpleenroll"])
+async def test_async_injected_faults_give_their_typed_errors(
+    server: EstServer, fault: Fault, error: type[EstError], libest: str | None, operation: str
+) -> None:
+    server.clear_faults()
+    server.inject(Fault(fault.kind, operations={operation}, times=1, status=fault.status))
+    try:
+        trust = TrustAnchors.explicit_anchors(server.ca_file)
+        async with AsyncEstClient(server.url, trust=trust, auth=("estuser", "estpwd")) as c:
+            call = c.cacerts() if operation == "cacerts" else c.simple_enroll(new_csr())
+            with pytest.raises(error) as info:
+                await call
+            assert info.value.hint
+            if libest is not None:
+                assert info.value.libest_error == libest
+            assert len((await c.cacerts()).certificates) >= 1  # the fault was used up; the client still works
     finally:
         server.clear_faults()
 
