@@ -11,13 +11,14 @@ that the CPU time measured here is the client's alone. Every run sends pre-made 
 
 It prints the ratios of (a) and (b) to (c); the target is (a) >= 3x (c). For reference it also runs (d): the
 ``est enroll`` command as one process per enrollment (a few runs; interpreter start-up and imports included).
-Usage: ``uv run python benchmarks/est_enroll.py [ENROLLMENTS]`` (default 500).
+Usage, from the repository root: ``uv run python -m benchmarks.est_enroll [ENROLLMENTS]`` (default 500).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import importlib.util
 import multiprocessing
 import os
 import resource
@@ -164,6 +165,10 @@ def main(count: int) -> None:
     print(
         f"{ROUNDS} interleaved rounds of {per_round} enrollments per mode, TLS + HTTP Basic, server in its own process"
     )
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"machine: {os.cpu_count()} CPUs, load average {load} (other processes slow every mode; compare ratios)")
+    if importlib.util.find_spec("sniffio") is None:
+        print("sniffio is not installed: (b) pays httpcore's repeated failed 'import sniffio' (see docs/estclient)")
     print("best round of each mode:")
     print_table([a, b, c, d], c)
     ratios_a = [ra.per_second / rc.per_second for (ra, _), (rc, _) in zip(results["a"], results["c"], strict=True)]
