@@ -180,6 +180,8 @@ def test_crls_base_and_delta(client: CertsrvClient) -> None:
 def test_renewal_out_of_range(client: CertsrvClient) -> None:
     with pytest.raises(UnexpectedResponseError):
         client.get_ca_certificate(renewal=9)
+    with pytest.raises(ConfigurationError, match=r"renewal 9 does not exist.*Fix:"):
+        client.get_crl(renewal=9)  # not silently the CRL of another key
 
 
 def test_bad_csr_is_refused_before_sending(client: CertsrvClient) -> None:

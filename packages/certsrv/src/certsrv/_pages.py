@@ -19,7 +19,7 @@ from typing import Literal
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs7
 
-from certsrv._errors import UnrecognizedPageError
+from certsrv._errors import ConfigurationError, UnrecognizedPageError
 
 __all__ = [
     "CaInfo",
@@ -468,7 +468,15 @@ class CaInfo:
         """The renewal whose CRL covers ``renewal`` (default: the newest): it, or the nearest older one with a CRL.
 
         This is the walk certcarc.asp's own script does before it builds the certcrl.crl link.
+
+        Raises:
+            ConfigurationError: ``renewal`` is not one of the CA's renewals (0 to :attr:`renewals`).
         """
+        if renewal is not None and not 0 <= renewal <= self.renewals:
+            raise ConfigurationError(
+                f"renewal {renewal} does not exist: the CA has renewals 0 to {self.renewals} (certcarc.asp). Fix: "
+                f"leave renewal out for the newest key, or pick one of 0 to {self.renewals}"
+            )
         index = self.renewals if renewal is None else renewal
         while index > 0 and not self.crl_available(index):
             index -= 1
