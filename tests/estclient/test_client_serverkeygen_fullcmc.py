@@ -170,3 +170,43 @@ def test_serverkeygen_encrypted_to_the_clients_rsa_certificate(server: EstServer
     assert isinstance(result, ServerKeyGenResult)
     assert result.encrypted is True
     assert result.certificate.subject.rfc4514_string() == "CN=keygen-rsa"
+
+
+def _ec_tls_credential(client: EstClient) -> tuple[ClientCertificate, bytes, ec.EllipticCurvePrivateKey]:
+    """Enroll an EC key and return it as a TLS client credential with its key identifier."""
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    enrolled = client.simple_enroll(CsrSpec(ec_key, "CN=keygen-ec-client"))
+    assert isinstance(enrolled, EnrollResult)
+    try:
+        ski = enrolled.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        ski = x509.SubjectKeyIdentifier.from_public_key(ec_key.public_key()).digest
+    return ClientCertificate(enrolled.certificate, ec_key), ski, ec_key
+
+
+def test_serverkeygen_encrypted_to_the_clients_ec_certificate(server: EstServer, client: EstClient) -> None:
+    """ECDH key agreement (RFC 5753) to the EC certificate the client authenticates with, end to end."""
+    credential, ski, ec_key = _ec_tls_credential(client)
+    trust = TrustAnchors.explicit_anchors(server.ca_file)
+    with EstClient(server.url, trust=trust, client_certificate=credential) as tls_client:
+        spec = CsrSpec(ec.generate_private_key(ec.SECP256R1()), "CN=keygen-ec", asymmetric_decrypt_key_id=ski)
+        result = tls_client.server_keygen(spec, decrypt_key=ec_key)
+        assert isinstance(result, ServerKeyGenResult)
+        assert result.encrypted is True
+        assert spki(result.private_key) == result.certificate.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        with pytest.raises(ServerKeyGenError):  # another EC key cannot open the envelope
+            tls_client.server_keygen(spec, decrypt_key=ec.generate_private_key(ec.SECP256R1()))
+
+
+@pytest.mark.anyio
+async def test_async_serverkeygen_encrypted_to_the_clients_ec_certificate(server: EstServer, client: EstClient) -> None:
+    credential, ski, ec_key = _ec_tls_credential(client)
+    trust = TrustAnchors.explicit_anchors(server.ca_file)
+    async with AsyncEstClient(server.url, trust=trust, client_certificate=credential) as tls_client:
+        spec = CsrSpec(ec.generate_private_key(ec.SECP256R1()), "CN=keygen-ec-async", asymmetric_decrypt_key_id=ski)
+        result = await tls_client.server_keygen(spec, decrypt_key=ec_key)
+    assert isinstance(result, ServerKeyGenResult)
+    assert result.encrypted is True
+    assert result.certificate.subject.rfc4514_string() == "CN=keygen-ec-async"

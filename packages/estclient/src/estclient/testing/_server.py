@@ -172,8 +172,9 @@ class EstServer:
             client understands only seconds).
         protect_csrattrs: Require authentication for ``/csrattrs`` too (RFC 7030 says a server SHOULD NOT).
         shared_keys: AES keys by key identifier, for ``/serverkeygen`` requests whose CSR carries a
-            DecryptKeyIdentifier (RFC 7030 §4.4.1.1). Keys encrypted to the client's own RSA key
-            (AsymmetricDecryptKeyIdentifier naming the TLS client certificate's key identifier) need no setup.
+            DecryptKeyIdentifier (RFC 7030 §4.4.1.1). Keys encrypted to the TLS client certificate's own key
+            (AsymmetricDecryptKeyIdentifier naming its key identifier) need no setup: RSA key transport for an
+            RSA certificate, ephemeral-static ECDH key agreement (RFC 5753) for an EC one.
         directory: Where the CA file and TLS files are written; a temporary folder (removed on stop) by default.
 
     Attributes:
