@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -125,6 +126,21 @@ async def test_async_reenroll_with_client_certificate_and_digest() -> None:
         async with AsyncEstClient(srv.url, trust=trust_for(srv), auth=DigestAuth("estuser", "bad")) as c:
             with pytest.raises(AuthenticationError):
                 await c.simple_enroll(new_csr()[1])
+
+
+@pytest.mark.anyio
+async def test_async_credentials_never_reach_the_logs(caplog: pytest.LogCaptureFixture) -> None:
+    """Digest and Basic over the async client: no password, no Authorization header value in any log record."""
+    with EstServer(users={"estuser": "s3cret-digest"}, http_auth="digest") as srv, caplog.at_level(logging.DEBUG):
+        async with AsyncEstClient(srv.url, trust=trust_for(srv), auth=DigestAuth("estuser", "s3cret-digest")) as c:
+            assert isinstance(await c.simple_enroll(new_csr("logged")[1]), EnrollResult)
+        async with AsyncEstClient(srv.url, trust=trust_for(srv), auth=DigestAuth("estuser", "wr0ng-pw")) as c:
+            with pytest.raises(AuthenticationError):
+                await c.simple_enroll(new_csr()[1])
+    text = "\n".join(f"{r.name} {r.getMessage()} {r.args!r}" for r in caplog.records)
+    assert "simpleenroll" in text  # the requests were logged...
+    assert "s3cret-digest" not in text and "wr0ng-pw" not in text
+    assert "response=" not in text.lower() and "authorization:" not in text.lower()
 
 
 @pytest.mark.anyio
