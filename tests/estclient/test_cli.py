@@ -346,3 +346,50 @@ def _csr_file(folder: Path) -> Path:
     path = folder / "req.pem"
     path.write_bytes(make_csr()[1].public_bytes(serialization.Encoding.PEM))
     return path
+
+
+def test_label_digest_and_chain_options(tmp_path: Path) -> None:
+    with EstServer(users={"estuser": PASSWORD}, http_auth="digest", labels={"phones"}) as srv:
+        out = tmp_path / "chain.pem"
+        args = ["--label", "phones", "--digest", "enroll", "--new-key", "ec:P-256", "--subject", "CN=labelled"]
+        result = est(srv, *args, "--key-out", str(tmp_path / "k.pem"), "--chain", "-o", str(out))
+        assert result.exit_code == 0, result.output
+        certs = x509.load_pem_x509_certificates(out.read_bytes())
+        assert certs[0].subject.rfc4514_string() == "CN=labelled"
+        assert certs[-1] == _ca(srv)  # --chain appended the CA
+        assert (srv.requests[-1].label, srv.requests[-1].status) == ("phones", 200)
+        basic = est(srv, "--label", "phones", "csrattrs")  # csrattrs needs no auth: fine without --digest
+        assert basic.exit_code == 0, basic.output
+        unknown = est(srv, "--label", "printers", "--digest", "enroll", "--csr", str(_named_csr_file(tmp_path)))
+        assert unknown.exit_code == ExitCode.SERVER, unknown.output
+
+
+def test_wait_waits_out_the_pending_answer(tmp_path: Path) -> None:
+    import threading
+
+    with EstServer(users={"estuser": PASSWORD}, manual_approval=True, retry_after=1) as srv:
+        approvals = srv.approvals
+        assert approvals is not None
+
+        def approve_when_held() -> None:
+            for _ in range(200):
+                pending = approvals.pending()
+                if pending:
+                    approvals.approve(pending[0].request_id)
+                    return
+                threading.Event().wait(0.02)
+
+        approver = threading.Thread(target=approve_when_held)
+        approver.start()
+        out = tmp_path / "waited.pem"
+        result = est(srv, "enroll", "--csr", str(_named_csr_file(tmp_path)), "--wait", "-o", str(out))
+        approver.join()
+        assert result.exit_code == 0, result.output
+        assert x509.load_pem_x509_certificate(out.read_bytes()).subject.rfc4514_string() == "CN=from-file-wait"
+
+
+def _named_csr_file(folder: Path) -> Path:
+    _, csr = make_csr("from-file-wait")
+    path = folder / "req.csr"
+    path.write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+    return path
