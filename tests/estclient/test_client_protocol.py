@@ -20,6 +20,7 @@ from estclient import (
     BadRequestError,
     CaCertificates,
     CmcFailError,
+    CsrBuildError,
     EnrollResult,
     EstError,
     EstHttpError,
@@ -29,6 +30,7 @@ from estclient import (
     Pending,
     ResourceLockedError,
     ServerError,
+    parse_subject,
 )
 from estclient._cmc import build_pki_response
 from estclient._pkcs7 import build_certs_only
@@ -313,3 +315,20 @@ def test_cacerts_root_rollover_roles(pki: TestPki) -> None:
     }
     assert set(cas.roots) == {old.cert, new.cert}
     assert cas.trusted_certificates() == parsed.certificates
+
+
+@settings(max_examples=250, deadline=None)
+@given(
+    value=st.one_of(st.text(max_size=60), st.from_regex(r"\A[A-Za-z]{3}, \d{1,5} [A-Za-z]{3} \d{1,6} [\d:]{1,9} GMT\Z"))
+)
+def test_retry_after_parser_raises_only_est_errors(value: str) -> None:
+    with contextlib.suppress(EstError):
+        seconds, when = parse_retry_after(value, NOW)
+        assert seconds >= 0 and when >= NOW
+
+
+@settings(max_examples=250, deadline=None)
+@given(text=st.one_of(st.text(max_size=60), st.from_regex(r"\A/?([A-Za-z]{1,6}=[^/]{0,8}/?){0,4}\Z")))
+def test_subject_parser_raises_only_csr_build_errors(text: str) -> None:
+    with contextlib.suppress(CsrBuildError):
+        assert isinstance(parse_subject(text), x509.Name)
