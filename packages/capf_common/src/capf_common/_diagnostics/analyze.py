@@ -715,20 +715,49 @@ def _outcome(entries: Sequence[LogEntry], failed_lines: set[tuple[str, int]]) ->
     return "unknown"
 
 
+_SESSION_START = re.compile(r"Rcvd Event: CAPF_EV_AUTH_RESP\b")
+_SESSION_END = re.compile(r"\bEND_SESSION\b")
+_ENROLLMENT_START = re.compile(r"Initiating Automatic Certificate Enrollment|Calling enrollCertUsingEST")
+
+
+@dataclass
+class _Attempt:
+    entries: list[LogEntry] = field(default_factory=list)
+    enrolling: bool = False
+    ended: bool = False
+
+
+def _second_enrollment(text: str, entries: Sequence[LogEntry]) -> bool:
+    """An enrollment line in an attempt that enrolled already: a new start, unless it follows its own "Initiating"."""
+    return "Initiating Automatic" in text or not any("Initiating Automatic" in e.text for e in entries[-3:])
+
+
 def _capf_attempts(entries: Sequence[LogEntry]) -> dict[str, list[list[LogEntry]]]:
-    attempts: dict[str, list[list[LogEntry]]] = {}
+    """Split each device's CAPF entries into attempts: one CAPF session (phone's AUTH_RESPONSE to END_SESSION).
+
+    A new attempt starts when the phone's authentication response arrives, after the previous session ended, or
+    (for excerpts without session lines, as the seed prints them) when a second enrollment begins in one attempt.
+    """
+    attempts: dict[str, list[_Attempt]] = {}
     for entry in entries:
         if entry.source != LogSource.CAPF or entry.device is None:
             continue
         runs = attempts.setdefault(entry.device, [])
-        starts = "Initiating Automatic Certificate Enrollment" in entry.text or (
-            "Calling enrollCertUsingEST" in entry.text
-            and not (runs and any("Initiating Automatic" in e.text for e in runs[-1][-3:]))
-        )
-        if starts or not runs:
-            runs.append([])
-        runs[-1].append(entry)
-    return attempts
+        text = entry.text
+        enrollment = _ENROLLMENT_START.search(text) is not None
+        current = runs[-1] if runs else None
+        if (
+            current is None
+            or current.ended
+            or (_SESSION_START.search(text) and current.entries)
+            or (enrollment and current.enrolling and _second_enrollment(text, current.entries))
+        ):
+            current = _Attempt()
+            runs.append(current)
+        current.entries.append(entry)
+        current.enrolling = current.enrolling or enrollment
+        current.ended = current.ended or _SESSION_END.search(text) is not None
+    return {device: [run.entries for run in runs] for device, runs in attempts.items()}
 
 
 def _timelines(entries: Sequence[LogEntry], failed_lines: set[tuple[str, int]]) -> list[RequestTimeline]:
