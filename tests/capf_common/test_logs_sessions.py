@@ -98,3 +98,33 @@ def test_enrollments_without_session_lines_are_still_told_apart() -> None:
     """Excerpts without the session's start (as the seed prints them) split at each new enrollment."""
     lines = [*_enrollment("10:00:00.500", rv=35), *_enrollment("10:01:00.500")]
     assert _capf_requests("\n".join(lines)) == [(f"capf:{DEVICE}#1", "failure"), (f"capf:{DEVICE}#2", "success")]
+
+
+def test_one_failed_set_operation_status_block_is_one_finding_with_the_device() -> None:
+    lines = [
+        *_session_start("10:00:00.000"),
+        *_debug("10:00:00.100", "Operation was to complete by 2026-11-27T09:00:00+00:00: too late"),
+        *_set_operation_status("10:00:00.100", "CAPF_OP_FAIL_LATE_REQUEST", 11),
+        *_end("10:00:00.100", "UPDATE_CERTIFICATE"),
+    ]
+    report = analyze_logs([("capf00000001.txt", "\n".join(lines))])
+    (finding,) = report.findings
+    assert finding.problem == "capf-operation-failed"
+    assert finding.device == DEVICE
+    assert finding.details["capf_result"] == "CAPF_OP_FAIL_LATE_REQUEST"
+    assert any("sql query" in e.text for e in finding.evidence)
+    assert any(e.text.endswith("Operation status Value is '11'") for e in finding.evidence)
+    assert [(r.id, r.outcome) for r in report.requests if r.source == "capf"] == [(f"capf:{DEVICE}#1", "failure")]
+
+
+def test_two_failed_blocks_of_two_devices_are_two_findings() -> None:
+    other = "SEP0011223344BB"
+    lines = [
+        *_set_operation_status("10:00:00.100", "CAPF_OP_FAIL_LATE_REQUEST", 11),
+        *_set_operation_status("10:00:00.200", "CAPF_OP_FAIL_LATE_REQUEST", 11, device=other),
+    ]
+    report = analyze_logs([("capf00000001.txt", "\n".join(lines))])
+    assert [(f.problem, f.device) for f in report.findings] == [
+        ("capf-operation-failed", DEVICE),
+        ("capf-operation-failed", other),
+    ]

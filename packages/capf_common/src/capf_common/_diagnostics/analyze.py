@@ -366,6 +366,7 @@ class _Hit:
     details: dict[str, str] = field(default_factory=dict)
     alternatives: tuple[str, ...] = ()
     support: list[LogEntry] = field(default_factory=list)
+    device: str | None = None  # when the device is named by another line than ``entry`` (see ``_capf_hits``)
 
 
 def _tls_text_problem(lowered: str) -> tuple[str, tuple[str, ...]] | None:
@@ -532,20 +533,29 @@ def _nginx_hits(entries: Sequence[LogEntry]) -> list[_Hit]:
 def _capf_hits(entries: Sequence[LogEntry], libest_version: str | None) -> list[_Hit]:
     hits: list[_Hit] = []
     last_by_device: dict[str | None, _Hit] = {}
+    status_block: tuple[str, str, _Hit] | None = None  # (file, result, hit) of an open SetOperationStatus block
     for entry in entries:
         text = entry.text
         hit: _Hit | None = None
+        function = entry.function or ""
+        status = _CAPF_STATUS.search(text) if function.startswith("SetOperationStatus") else None
+        if status_block is not None and status is not None and (entry.path, status.group(1)) == status_block[:2]:
+            # a further line of the same failed SetOperationStatus call (the SQL line names the device)
+            block = status_block[2]
+            block.support.append(entry)
+            block.device = block.device or entry.device
+            if entry.message.startswith("<--"):
+                status_block = None
+            continue
         if (match := _CAPF_RV.search(text)) and match.group(1) != "0":
             code = int(match.group(1))
             name = match.group(2) or est_error_name(code, libest_version) or f"libest error {code}"
             problem = _EST_PROBLEMS.get(name, "enrollment-failed")
             hit = _Hit(problem, entry, {"est_error": name, "est_code": str(code)})
-        elif (
-            (match := _CAPF_STATUS.search(text))
-            and match.group(1) != "CAPF_OP_SUCCESS"
-            and (entry.function or "").startswith("SetOperationStatus")
-        ):
-            hit = _Hit("capf-operation-failed", entry, {"capf_result": match.group(1)})
+        elif status is not None and status.group(1) != "CAPF_OP_SUCCESS":
+            hit = _Hit("capf-operation-failed", entry, {"capf_result": status.group(1)}, device=entry.device)
+            if not entry.message.startswith("<--"):
+                status_block = (entry.path, status.group(1), hit)
         if hit is not None:
             hits.append(hit)
             last_by_device[entry.device] = hit
@@ -611,7 +621,7 @@ def _explain(problem: str, details: Mapping[str, str], alternatives: Sequence[st
 def _findings(hits: list[_Hit], order: Mapping[tuple[str, int], int]) -> list[Finding]:
     groups: dict[tuple[str, str | None, str], list[_Hit]] = {}
     for hit in hits:
-        groups.setdefault((hit.problem, hit.entry.device, hit.entry.source), []).append(hit)
+        groups.setdefault((hit.problem, hit.device or hit.entry.device, hit.entry.source), []).append(hit)
     findings = []
     for (problem, device, _), group in groups.items():
         details: dict[str, str] = {}
@@ -842,6 +852,7 @@ def _report(entries: list[LogEntry], files: list[LogFile]) -> Report:
     hits.sort(key=lambda h: order.get((h.entry.path, h.entry.line), 0))
     findings = _link_root_causes(_merge_capf_auth_into_template(_findings(hits, order)))
     failed = {(h.entry.path, h.entry.line) for h in hits}
+    failed.update((e.path, e.line) for h in hits if h.problem == "capf-operation-failed" for e in h.support)
     devices: dict[str, list[LogEntry]] = {}
     for entry in entries:
         if entry.source == LogSource.CAPF and entry.device and not entry.message.startswith(("-->", "<--")):
