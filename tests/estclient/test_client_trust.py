@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from estclient import (
+    AsyncEstClient,
     BasicAuth,
     BootstrapError,
     CertificateValidityError,
@@ -152,6 +153,30 @@ def test_non_https_urls_are_refused(url: str) -> None:
     with pytest.raises(EstError) as info:
         EstClient(url, trust=TrustAnchors.system())
     assert "HTTPS" in info.value.hint
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://alice:s3cret@est.example.com/",
+        "http://alice:s3cret@est.example.com/",
+        "https://alice:s3cret@est.example.com:8443/.well-known/est?x=1",
+    ],
+)
+@pytest.mark.parametrize("client", [EstClient, AsyncEstClient])
+def test_credentials_in_the_url_are_refused_without_repeating_them(url: str, client: type[EstClient]) -> None:
+    """user:password@ would be dropped silently (a confusing 401 later) and the error would echo the password."""
+    with pytest.raises(EstError) as info:
+        client(url, trust=TrustAnchors.system())
+    assert "s3cret" not in str(info.value) and "s3cret" not in repr(info.value.args)
+    assert "auth=" in info.value.hint or "HTTPS" in info.value.hint
+
+
+@pytest.mark.parametrize("url", ["https://est.example.com/?label=phones", "https://est.example.com/#x"])
+def test_query_and_fragment_are_refused(url: str) -> None:
+    with pytest.raises(EstError) as info:
+        EstClient(url, trust=TrustAnchors.system())
+    assert "label=" in info.value.hint
 
 
 # -- verification failures ---------------------------------------------------------------------------------------

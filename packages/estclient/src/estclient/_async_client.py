@@ -111,7 +111,8 @@ class AsyncEstClient:
         headers: Extra headers for every request.
 
     Raises:
-        EstError: For a non-https URL or unusable trust anchors.
+        EstError: For a non-https URL, a URL with user:password@, a query or a fragment, or unusable trust
+            anchors.
         InvalidLabelError: For a bad label.
         ProtocolVersionError: When ``pop_linking="always"`` meets a TLS 1.3-only setting.
     """

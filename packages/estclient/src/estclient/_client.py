@@ -73,10 +73,24 @@ def _settings(
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError):
         parsed = httpx.URL("invalid:")
+    if parsed.userinfo:
+        shown = parsed.copy_with(username=None, password=None)
+        raise EstError(
+            f"The EST server URL {str(shown)!r} carries a user name and password (user:password@), which would not "
+            "be sent and could end up in logs.",
+            hint="Remove them from the URL and pass auth=BasicAuth(user, password) (or DigestAuth) instead.",
+            libest_error="EST_ERR_INVALID_SERVER_NAME",
+        )
     if parsed.scheme != "https" or not parsed.host:
         raise EstError(
             f"The EST server URL {url!r} is not an https:// URL.",
             hint="EST runs over HTTPS only (RFC 7030 §3.3): use https://HOST[:PORT][/.well-known/est].",
+            libest_error="EST_ERR_INVALID_SERVER_NAME",
+        )
+    if parsed.query or parsed.fragment:
+        raise EstError(
+            f"The EST server URL {url!r} has a query or fragment, which EST does not use.",
+            hint="Use https://HOST[:PORT][/PATH]; give a CA label with label= (not ?label=).",
             libest_error="EST_ERR_INVALID_SERVER_NAME",
         )
     if pop_linking not in ("auto", "always", "never"):
@@ -218,7 +232,8 @@ class EstClient:
         headers: Extra headers for every request.
 
     Raises:
-        EstError: For a non-https URL or unusable trust anchors.
+        EstError: For a non-https URL, a URL with user:password@, a query or a fragment, or unusable trust
+            anchors.
         InvalidLabelError: For a bad label.
         ProtocolVersionError: When ``pop_linking="always"`` meets a TLS 1.3-only setting.
     """
