@@ -6,9 +6,10 @@ The traces are written line by line in the CAPF trace format (``debug 2:DEVICE:t
 
 from __future__ import annotations
 
-from capf_common import analyze_logs
+from capf_common import PROBLEMS, analyze_logs
 
 DEVICE = "SEP0011223344AA"
+AUTH_EVENT = "CAPF CORE: Rcvd Event: CAPF_EV_AUTH_RESP in State: CAPF_STATE_AWAIT_AUTH_RESP"
 
 
 def _debug(clock: str, text: str, device: str | None = DEVICE) -> list[str]:
@@ -19,7 +20,7 @@ def _debug(clock: str, text: str, device: str | None = DEVICE) -> list[str]:
 def _session_start(clock: str, device: str = DEVICE) -> list[str]:
     return [
         *_debug(clock, "Recd connection from 10.0.0.5:51000, session id 7", None),
-        *_debug(clock, "CAPF CORE: Rcvd Event: CAPF_EV_AUTH_RESP in State: CAPF_STATE_AWAIT_AUTH_RESP", device),
+        *_debug(clock, AUTH_EVENT, device),
         *_debug(clock, f"findAndPost Device found in the cache map {device}", None),
         *_debug(clock, "Authenticating device, mode PASSWORD", device),
         *_debug(clock, "Authentication successful", device),
@@ -128,3 +129,39 @@ def test_two_failed_blocks_of_two_devices_are_two_findings() -> None:
         ("capf-operation-failed", DEVICE),
         ("capf-operation-failed", other),
     ]
+
+
+def test_unknown_device_session_is_named() -> None:
+    unknown = "SEP00AABBCCDD03"
+    lines = [
+        *_debug("10:00:00.000", "Recd connection from 10.0.0.5:51000, session id 7", None),
+        *_debug("10:00:00.000", AUTH_EVENT, unknown),
+        *_debug("10:00:00.000", f"Device {unknown} not found in the database", unknown),
+        *_end("10:00:00.000", "UNKNOWN_DEVICE", unknown),
+    ]
+    report = analyze_logs([("capf00000001.txt", "\n".join(lines))])
+    assert report.verdict == "problems"
+    (finding,) = report.findings
+    assert finding.problem == "unknown-device"
+    assert finding.device == unknown
+    assert "unknown-device" in PROBLEMS
+    assert "device name" in finding.fix.lower() and "cucm" in finding.fix.lower()
+    assert any("not found in the database" in e.text for e in finding.evidence)
+    assert any("UNKNOWN_DEVICE" in e.text for e in finding.evidence)
+    assert _capf_requests("\n".join(lines)) == [(f"capf:{unknown}#1", "failure")]
+
+
+def test_unknown_device_by_the_end_session_reason_alone() -> None:
+    report = analyze_logs([("capf00000001.txt", "\n".join(_end("10:00:00.000", "UNKNOWN_DEVICE")))])
+    assert report.problems == ("unknown-device",)
+    assert report.findings[0].device == DEVICE
+
+
+def test_a_known_device_and_no_pending_operation_are_not_unknown_devices() -> None:
+    lines = [
+        *_debug("10:00:00.000", "Device not found in the cache map, reading it from the database"),
+        *_debug("10:00:00.000", f"findAndPost Device found in the cache map {DEVICE}", None),
+        *_debug("10:00:00.000", "No pending CAPF operation for the device"),
+        *_end("10:00:00.000", "NO_ACTION"),
+    ]
+    assert analyze_logs([("capf00000001.txt", "\n".join(lines))]).verdict == "healthy"

@@ -287,6 +287,12 @@ async def test_unknown_device(lab_pki: LabPki, ra: EstServer, factory: Manufactu
     assert "2:SEP00AABBCCDD03:Device SEP00AABBCCDD03 not found in the database" in trace
     assert "2:SEP00AABBCCDD03:Sending END_SESSION msg (reason UNKNOWN_DEVICE)" in trace
     assert "SetOperationStatus" not in trace  # no database row to update
+    report = analyze(capf.trace.files)
+    assert report.problems == ("unknown-device",)
+    (finding,) = report.findings
+    assert finding.device == "SEP00AABBCCDD03"
+    assert any("not found in the database" in e.text for e in finding.evidence)
+    assert [r.outcome for r in report.requests if r.device == "SEP00AABBCCDD03"] == ["failure"]
 
 
 @pytest.mark.anyio

@@ -324,6 +324,11 @@ _FQDN_MISMATCH = re.compile(r"FQDN hostname mismatch.*?'([^']*)'")
 _EST_NAME = re.compile(r"\b(EST_ERR_[A-Z0-9_]+)\b")
 _CAPF_RV = re.compile(r"Enrollment rv = (\d+)(?:\s*\((EST_ERR_[A-Z0-9_]+)\))?")
 _CAPF_STATUS = re.compile(r"SetOperationStatus\((?:\w+:)?(CAPF_\w+)\)")
+_UNKNOWN_DEVICE = re.compile(
+    r"\bUNKNOWN_DEVICE\b|\bunknown device\b(?! type)|no phone found"
+    r"|\b(?:device|phone)(?:\s+(?:SEP|ATA|CSF|BOT|TCT|TAB)[\w.-]*)?\s+(?:was\s+|is\s+)?not found(?! in the cache)",
+    re.IGNORECASE,
+)
 _VERIFY_REASON = re.compile(r"Certificate verify failed \(reason = (\d+)\)")
 _LIBEST_VERSION = re.compile(r"libest (\d+\.\d+(?:\.\d+)?)")
 _TEMPLATE_TEXT = re.compile(
@@ -552,6 +557,9 @@ def _capf_hits(entries: Sequence[LogEntry], libest_version: str | None) -> list[
             name = match.group(2) or est_error_name(code, libest_version) or f"libest error {code}"
             problem = _EST_PROBLEMS.get(name, "enrollment-failed")
             hit = _Hit(problem, entry, {"est_error": name, "est_code": str(code)})
+        elif _UNKNOWN_DEVICE.search(entry.message):
+            who = entry.device or "the phone"
+            hit = _Hit("unknown-device", entry, {"reason": f"CAPF has no record of {who} and ended its session"})
         elif status is not None and status.group(1) != "CAPF_OP_SUCCESS":
             hit = _Hit("capf-operation-failed", entry, {"capf_result": status.group(1)}, device=entry.device)
             if not entry.message.startswith("<--"):

@@ -137,6 +137,13 @@ PROBLEMS: Mapping[str, ProblemInfo] = MappingProxyType(
                 "Look up the EST_ERR_* code shown and read CiscoRA's nginx error.log for the same request.",
             ),
             ProblemInfo(
+                "unknown-device",
+                "CAPF refused a phone it has no record of (unknown device)",
+                "Add the phone in CUCM (Device > Phone, with the CAPF operation to perform) or check the device "
+                "name: it must be the name CUCM knows, exactly (SEP followed by the phone's MAC address, or the "
+                "Jabber device name). Then let the phone contact CAPF again (reset it or wait for its next attempt).",
+            ),
+            ProblemInfo(
                 "capf-operation-failed",
                 "CAPF recorded a failed certificate operation",
                 "Follow the corrective action of the CAPF error code shown.",
