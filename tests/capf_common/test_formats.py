@@ -185,6 +185,18 @@ def test_verify_chain_names_the_missing_issuer(pki: TestPki) -> None:
         verify_chain(_chain(pki), [pki.other_root.cert])
 
 
+def test_a_trusted_intermediate_ends_the_path_even_when_the_chain_holds_the_root(pki: TestPki) -> None:
+    """Trusting an intermediate is legitimate: a certificate in the trust list terminates the path."""
+    full = [pki.server.cert, pki.intermediate.cert, pki.root.cert]
+    assert verify_chain(full, [pki.intermediate.cert]) == [pki.server.cert, pki.intermediate.cert]
+    assert verify_chain(list(reversed(full)), [pki.intermediate.cert]) == [pki.server.cert, pki.intermediate.cert]
+    assert verify_chain(full, [pki.root.cert]) == full
+    assert verify_chain(full, [pki.other_root.cert, pki.intermediate.cert, pki.root.cert]) == full[:2]
+    assert verify_chain([pki.server.cert], [pki.server.cert]) == [pki.server.cert]  # the leaf itself trusted
+    with pytest.raises(MissingIssuerError, match="not trusted"):
+        verify_chain(full, [pki.other_root.cert])
+
+
 def test_verify_chain_rejects_a_self_signed_server_certificate(pki: TestPki) -> None:
     with pytest.raises(SelfSignedCertificateError, match="issue the certificate from the CA"):
         verify_chain([pki.self_signed.cert], [pki.root.cert])

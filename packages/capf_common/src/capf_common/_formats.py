@@ -437,11 +437,13 @@ def verify_chain(
 
     Args:
         certs: The chain, leaf first or in any order (it is ordered with :func:`order_chain`).
-        trust_anchors: The certificates trusted as roots (e.g. the CAPF-trust store).
+        trust_anchors: The trusted certificates (e.g. the CAPF-trust store): roots, or intermediate CAs. The first
+            certificate of the path that is in this list ends it, so the certificates above it (the root the
+            chain carries, say) need not be trusted.
         now: The time to check against (default: the current UTC time).
 
     Returns:
-        The verified path from the leaf to the trust anchor (the anchor included).
+        The verified path from the leaf to the trust anchor (the anchor included, nothing above it).
 
     Raises:
         MissingIssuerError: An issuer on the path is neither in the chain nor a trust anchor.
@@ -453,6 +455,10 @@ def verify_chain(
     checked_at = _utc(now) if now is not None else datetime.datetime.now(datetime.UTC)
     path = order_chain(certs)
     anchors = list(trust_anchors)
+    # the first trusted certificate on the path ends it (trusting an intermediate CA is legitimate)
+    trusted = next((index for index, cert in enumerate(path) if cert in anchors), None)
+    if trusted is not None:
+        del path[trusted + 1 :]
     while True:
         top = path[-1]
         if top in anchors:
