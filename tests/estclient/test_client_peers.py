@@ -137,8 +137,11 @@ def test_redirect_to_plain_http_is_refused(pki: TestPki) -> None:
 
     from estclient import EstError
 
+    reached: list[str] = []
+
     class Plain(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            reached.append(self.path)
             body = encode_body(build_certs_only([pki.other_root.cert]))
             self.send_response(200)
             self.send_header("Content-Type", "application/pkcs7-mime")
@@ -163,7 +166,47 @@ def test_redirect_to_plain_http_is_refused(pki: TestPki) -> None:
             with client, pytest.raises(EstError) as info:
                 client.cacerts()
         assert "not HTTPS" in str(info.value)
+        assert reached == []  # refused before the request went out in clear
     finally:
         plain.shutdown()
         plain.server_close()
         thread.join(5)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_async_redirects_get_followed_post_refused_http_refused(pki: TestPki) -> None:
+    """The async client's redirect rules are the sync client's: GET within HTTPS only, never a POST."""
+    from estclient import AsyncEstClient, EstError
+
+    def handler(req: Request) -> Response:
+        if req.path == "/.well-known/est/cacerts":
+            return Response(301, [("Location", "/.well-known/est/moved/cacerts")])
+        if req.path == "/.well-known/est/moved/cacerts":
+            return Response(200, CERTS_ONLY, encode_body(build_certs_only([pki.root.cert])))
+        if req.path == "/.well-known/est/csrattrs":
+            return Response(302, [("Location", "http://127.0.0.1:9/.well-known/est/csrattrs")])
+        return Response(307, [("Location", "https://elsewhere.example.test/.well-known/est/simpleenroll")])
+
+    with serve_tls(handler, pki.server_context()) as srv:
+        trust = TrustAnchors.explicit_anchors([pki.root.cert])
+        async with AsyncEstClient(srv.url, trust=trust, pop_linking="never") as c:
+            assert (await c.cacerts()).certificates == (pki.root.cert,)
+            with pytest.raises(EstError) as downgrade:
+                await c.csrattrs()
+            spec = CsrSpec(ec.generate_private_key(ec.SECP256R1()), "CN=x", apply_server_requirements=False)
+            with pytest.raises(EstHttpError) as refused:
+                await c.simple_enroll(spec)
+        paths = [r.path for r in srv.requests]
+    assert paths == [
+        "/.well-known/est/cacerts",
+        "/.well-known/est/moved/cacerts",
+        "/.well-known/est/csrattrs",
+        "/.well-known/est/simpleenroll",
+    ]
+    assert "not HTTPS" in str(downgrade.value)
+    assert "elsewhere.example.test" in refused.value.hint

@@ -34,7 +34,7 @@ from estclient._protocol import EstRequest
 from estclient._results import CaCertificates, EnrollResult, Pending
 from estclient._serverkeygen import DecryptKey, ServerKeyGenResult
 from estclient._tls_errors import error_from_exception
-from estclient._transport import make_async_transport
+from estclient._transport import PlainHttpRedirect, make_async_transport
 from estclient._trust import TrustAnchors
 
 __all__ = ["AsyncEstClient"]
@@ -200,6 +200,8 @@ class AsyncEstClient:
                     chunks.append(chunk)
         except EstError:
             raise
+        except PlainHttpRedirect as exc:
+            raise _downgraded(request.operation, exc.url) from None
         except (httpx.HTTPError, OSError) as exc:
             raise error_from_exception(exc, operation=request.operation) from exc
         response = _response(raw, b"".join(chunks))

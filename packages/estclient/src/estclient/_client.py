@@ -22,7 +22,7 @@ from estclient._protocol import WELL_KNOWN, EstRequest, EstResponse
 from estclient._results import CaCertificates, EnrollResult, Pending
 from estclient._serverkeygen import DecryptKey, ServerKeyGenResult
 from estclient._tls_errors import error_from_exception
-from estclient._transport import ServerChecks, make_sync_transport
+from estclient._transport import PlainHttpRedirect, ServerChecks, make_sync_transport
 from estclient._trust import TrustAnchors, build_ssl_context
 
 __all__ = ["DEFAULT_LIMITS", "DEFAULT_TIMEOUT", "MAX_RESPONSE_BYTES", "EstClient"]
@@ -152,7 +152,7 @@ def _too_large(operation: str) -> MalformedResponseError:
 
 def _downgraded(operation: str, url: str) -> EstError:
     return EstError(
-        f"The server redirected /{operation} to {url!r}, which is not HTTPS; the answer was not used.",
+        f"The server redirected /{operation} to {url!r}, which is not HTTPS; the client does not follow it.",
         hint="EST runs over HTTPS only (RFC 7030 §3.3); fix the server's redirect or configure the final URL.",
         libest_error="EST_ERR_HTTP_UNSUPPORTED",
     )
@@ -321,6 +321,8 @@ class EstClient:
                     chunks.append(chunk)
         except EstError:
             raise
+        except PlainHttpRedirect as exc:
+            raise _downgraded(request.operation, exc.url) from None
         except (httpx.HTTPError, OSError) as exc:
             raise error_from_exception(exc, operation=request.operation) from exc
         response = _response(raw, b"".join(chunks))

@@ -27,7 +27,7 @@ from estclient._errors import EstError
 from estclient._tls_errors import error_from_verification, find_cause
 from estclient._trust import TrustAnchors, presented_chain, verified_anchor
 
-__all__ = ["ServerChecks", "make_async_transport", "make_sync_transport"]
+__all__ = ["PlainHttpRedirect", "ServerChecks", "make_async_transport", "make_sync_transport"]
 
 _log = logging.getLogger("estclient")
 
@@ -296,6 +296,28 @@ class _AsyncBackend(httpcore.AsyncNetworkBackend):
 # -- factories -------------------------------------------------------------------------------------------------
 
 
+class PlainHttpRedirect(Exception):
+    """A redirect led to a non-HTTPS URL: refused before anything was sent there (the clients name the operation)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.url = url
+
+
+class _HttpsOnlyTransport(httpx.HTTPTransport):
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.scheme != "https":
+            raise PlainHttpRedirect(str(request.url))
+        return super().handle_request(request)
+
+
+class _AsyncHttpsOnlyTransport(httpx.AsyncHTTPTransport):
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.scheme != "https":
+            raise PlainHttpRedirect(str(request.url))
+        return await super().handle_async_request(request)
+
+
 def _pool_of(transport: httpx.HTTPTransport | httpx.AsyncHTTPTransport) -> typing.Any:
     pool = getattr(transport, "_pool", None)
     if pool is None or not hasattr(pool, "_network_backend"):  # pragma: no cover - guards an httpx upgrade
@@ -309,8 +331,11 @@ def _pool_of(transport: httpx.HTTPTransport | httpx.AsyncHTTPTransport) -> typin
 def make_sync_transport(
     checks: ServerChecks, *, limits: httpx.Limits, proxy: str | httpx.Proxy | None
 ) -> httpx.HTTPTransport:
-    """An ``httpx.HTTPTransport`` using ``checks.context`` that runs ``checks`` after every EST handshake."""
-    transport = httpx.HTTPTransport(verify=checks.context, limits=limits, proxy=proxy, trust_env=False)
+    """An ``httpx.HTTPTransport`` using ``checks.context`` that runs ``checks`` after every EST handshake.
+
+    It refuses plain-HTTP URLs (a redirect away from HTTPS) before connecting: see :class:`PlainHttpRedirect`.
+    """
+    transport = _HttpsOnlyTransport(verify=checks.context, limits=limits, proxy=proxy, trust_env=False)
     pool = _pool_of(transport)
     pool._network_backend = _SyncBackend(pool._network_backend, checks, via_proxy=proxy is not None)
     return transport
@@ -319,8 +344,11 @@ def make_sync_transport(
 def make_async_transport(
     checks: ServerChecks, *, limits: httpx.Limits, proxy: str | httpx.Proxy | None
 ) -> httpx.AsyncHTTPTransport:
-    """An ``httpx.AsyncHTTPTransport`` using ``checks.context`` that runs ``checks`` after every EST handshake."""
-    transport = httpx.AsyncHTTPTransport(verify=checks.context, limits=limits, proxy=proxy, trust_env=False)
+    """An ``httpx.AsyncHTTPTransport`` using ``checks.context`` that runs ``checks`` after every EST handshake.
+
+    It refuses plain-HTTP URLs (a redirect away from HTTPS) before connecting: see :class:`PlainHttpRedirect`.
+    """
+    transport = _AsyncHttpsOnlyTransport(verify=checks.context, limits=limits, proxy=proxy, trust_env=False)
     pool = _pool_of(transport)
     pool._network_backend = _AsyncBackend(pool._network_backend, checks, via_proxy=proxy is not None)
     return transport
