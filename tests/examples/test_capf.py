@@ -375,7 +375,14 @@ async def test_late_phone(lab_pki: LabPki, ra: EstServer, factory: Manufacturing
     record = registry[name]
     assert record.result is CapfOperationResult.CAPF_OP_FAIL_LATE_REQUEST
     assert record.status is CertificateStatus.UPGRADE_FAILED_USER_INITIATED_REQUEST_LATE_TIMEDOUT
-    assert "SetOperationStatus(Failure:CAPF_OP_FAIL_LATE_REQUEST):11" in _trace_text(capf)
+    trace = _trace_text(capf)
+    assert "SetOperationStatus(Failure:CAPF_OP_FAIL_LATE_REQUEST):11" in trace
+    # the deadline is capf_common's check (verify_auth_response(complete_by=)): its cause and code reach the trace
+    assert f"2:{name}:Authentication failed (CAPF_OP_FAIL_LATE_REQUEST): {name} asked at " in trace
+    assert f"after its Operation Completes By deadline {past.isoformat()}" in record.detail
+    report = analyze(capf.trace.files)
+    assert [(f.problem, f.device) for f in report.findings] == [("capf-operation-failed", name)]
+    assert report.findings[0].details["capf_result"] == "CAPF_OP_FAIL_LATE_REQUEST"
 
 
 @pytest.mark.anyio

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import itertools
 import logging
 import ssl
@@ -636,7 +635,6 @@ class _Session:
             return self.outcome("no pending operation")
         self.operation = config.operation
         try:
-            self._check_deadline(config)
             self._authenticate(auth, config)
             if config.operation is Operation.INSTALL:
                 await self._install(config)
@@ -652,14 +650,6 @@ class _Session:
             return self.outcome(failure.detail)
         return self.outcome("done")
 
-    def _check_deadline(self, config: DeviceConfig) -> None:
-        if config.deadline is not None and dt.datetime.now(dt.UTC) > config.deadline:
-            self.capf.trace.debug(f"Operation was to complete by {config.deadline.isoformat()}: too late", config.name)
-            raise _Failure(
-                CapfOperationResult.CAPF_OP_FAIL_LATE_REQUEST,
-                f"the phone came after the deadline {config.deadline.isoformat()}",
-            )
-
     def _authenticate(self, auth: AuthResponse, config: DeviceConfig) -> None:
         settings, trace = self.capf.settings, self.capf.trace
         trace.debug(f"Authenticating device, mode {config.auth_mode.name}", config.name)
@@ -671,6 +661,7 @@ class _Session:
                 password=config.auth_string,
                 lsc_issuers=settings.lsc_issuers,
                 mic_issuers=settings.mic_issuers,
+                complete_by=config.deadline,  # CUCM's "Operation Completes By": CAPF_OP_FAIL_LATE_REQUEST after it
             )
         except CapfAuthenticationError as exc:
             result = CapfOperationResult(exc.capf_code)
