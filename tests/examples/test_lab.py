@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from capf_common import check_lsc
 from capf_online_ca.faults import FAULTS, get_fault
 from capf_online_ca.lab import LabOptions, cli, run_lab
 from capf_online_ca.phone import PhoneOutcome
@@ -39,6 +42,26 @@ def test_healthy_lab_every_auth_mode(key: str, tmp_path: Path) -> None:
     trace = (tmp_path / "capf00000001.txt").read_text()
     assert "CServiceParameters::OnlineCAInit() Online CA Template is CiscoRA" in trace
     assert trace.count("Online Cert Signing successful") == 4
+    _assert_lab_lscs_fit_the_profile(tmp_path, [r.result.device for r in report.rows])
+
+
+def _assert_lab_lscs_fit_the_profile(folder: Path, devices: list[str]) -> None:
+    """Every LSC the lab issued passes capf_common's LSC profile check with no deviation, warnings included."""
+    for device in devices:
+        lsc = x509.load_pem_x509_certificate((folder / "phones" / device / "lsc.pem").read_bytes())
+        check = check_lsc(lsc, device)  # the chain to the CA is the row's chain_ok (verify_chain)
+        assert check.ok, check.deviations
+        assert check.deviations == (), check.deviations  # key usage, EKUs, SAN URI, CN form, signature hash
+        assert check.device_name == device and check.model == "CP-8865"  # the Online CA form CP-8865-SEP…
+        usage = lsc.extensions.get_extension_for_class(x509.KeyUsage).value
+        assert usage.digital_signature and usage.key_encipherment
+        ekus = set(lsc.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+        assert ekus == {
+            ExtendedKeyUsageOID.SERVER_AUTH,
+            ExtendedKeyUsageOID.CLIENT_AUTH,
+            x509.ObjectIdentifier("1.3.6.1.5.5.7.3.5"),  # id-kp-ipsecEndSystem
+        }
+        lsc.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)  # raises ExtensionNotFound if absent
 
 
 @pytest.mark.parametrize("name", list(FAULTS))
