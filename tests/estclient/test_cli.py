@@ -393,3 +393,21 @@ def _named_csr_file(folder: Path) -> Path:
     path = folder / "req.csr"
     path.write_bytes(csr.public_bytes(serialization.Encoding.PEM))
     return path
+
+
+def test_invalid_input_files_and_server_url_are_usage_errors(server: EstServer, tmp_path: Path) -> None:
+    """cli.md: exit 2 for bad options and unreadable or invalid input files, with the cause and the fix."""
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    base = ["--server", server.url]
+    bad_ca = CliRunner().invoke(cli, [*base, "--ca-file", str(junk), "cacerts"], env=ENV)
+    assert bad_ca.exit_code == ExitCode.USAGE, bad_ca.output
+    assert "fix:" in bad_ca.stderr
+    ca = ["--ca-file", str(server.ca_file)]
+    bad_cert = CliRunner().invoke(cli, [*base, *ca, "--cert", str(junk), "--key", str(junk), "cacerts"], env=ENV)
+    assert bad_cert.exit_code == ExitCode.USAGE, bad_cert.output
+    bad_url = CliRunner().invoke(cli, ["--server", "http://est.example.test", *ca, "--json", "cacerts"], env=ENV)
+    assert bad_url.exit_code == ExitCode.USAGE, bad_url.output
+    assert json.loads(bad_url.stdout)["exit_code"] == ExitCode.USAGE
+    bad_print = CliRunner().invoke(cli, [*base, "--bootstrap", "--fingerprint", "zz", "cacerts"], env=ENV)
+    assert bad_print.exit_code == ExitCode.USAGE, bad_print.output

@@ -64,6 +64,13 @@ class _Options:
     json: bool
 
     def client(self, *, bootstrap_allowed: bool = False) -> EstClient:
+        """The client the options describe; a bad URL, trust or credential file is a usage error (exit 2)."""
+        try:
+            return self._client(bootstrap_allowed=bootstrap_allowed)
+        except EstError as exc:
+            report_error(exc, as_json=self.json, code=ExitCode.USAGE)
+
+    def _client(self, *, bootstrap_allowed: bool) -> EstClient:
         if not self.server:
             fail("no EST server: give --server https://HOST[:PORT] (or set EST_SERVER).")
         if self.bootstrap and not bootstrap_allowed:

@@ -77,9 +77,9 @@ def exit_code_for(error: EstError) -> ExitCode:
     return ExitCode.ERROR
 
 
-def report_error(error: EstError, *, as_json: bool) -> NoReturn:
-    """Print the error (cause, fix, libest equivalent) and exit with its code."""
-    code = exit_code_for(error)
+def report_error(error: EstError, *, as_json: bool, code: ExitCode | None = None) -> NoReturn:
+    """Print the error (cause, fix, libest equivalent) and exit with its code (or ``code``)."""
+    code = exit_code_for(error) if code is None else code
     if as_json:
         payload: dict[str, Any] = {
             "error": type(error).__name__,
