@@ -104,7 +104,11 @@ def test_enrollments_without_session_lines_are_still_told_apart() -> None:
 def test_one_failed_set_operation_status_block_is_one_finding_with_the_device() -> None:
     lines = [
         *_session_start("10:00:00.000"),
-        *_debug("10:00:00.100", "Operation was to complete by 2026-11-27T09:00:00+00:00: too late"),
+        *_debug(
+            "10:00:00.100",
+            f"Authentication failed (CAPF_OP_FAIL_LATE_REQUEST): {DEVICE} asked at 2026-11-27T10:00:00+00:00, "
+            "after its Operation Completes By deadline 2026-11-27T09:00:00+00:00",
+        ),
         *_set_operation_status("10:00:00.100", "CAPF_OP_FAIL_LATE_REQUEST", 11),
         *_end("10:00:00.100", "UPDATE_CERTIFICATE"),
     ]
