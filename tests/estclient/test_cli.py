@@ -81,7 +81,7 @@ def test_bootstrap_asks_and_shows_fingerprints(server: EstServer, tmp_path: Path
     args = ["--server", server.url, "--bootstrap", "cacerts", "-o", str(out)]
     declined = CliRunner().invoke(cli, args, input="n\n")
     assert declined.exit_code == ExitCode.TRUST
-    assert f"SHA-256: {certificate_fingerprint(_ca(server))}" in declined.stderr  # whole, on one line
+    assert f"SHA-256: {certificate_fingerprint(_ca(server))}" in declined.stderr, declined.stderr  # whole, one line
     assert not out.exists()
     accepted = CliRunner().invoke(cli, args, input="y\n")
     assert accepted.exit_code == 0, accepted.output
@@ -411,3 +411,25 @@ def test_invalid_input_files_and_server_url_are_usage_errors(server: EstServer, 
     assert json.loads(bad_url.stdout)["exit_code"] == ExitCode.USAGE
     bad_print = CliRunner().invoke(cli, [*base, "--bootstrap", "--fingerprint", "zz", "cacerts"], env=ENV)
     assert bad_print.exit_code == ExitCode.USAGE, bad_print.output
+
+
+def test_fingerprints_and_server_texts_are_printed_verbatim_not_as_emoji(
+    server: EstServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rich turns ':CD:' into an emoji by default: a fingerprint shown that way cannot be compared."""
+    import estclient._cli_app as cli_app
+
+    fingerprint = "5B:B9:B2:CD:C1:AB:A:B:" + ":".join(["00"] * 24)
+    monkeypatch.setattr(cli_app, "certificate_fingerprint", lambda cert: fingerprint)
+    result = CliRunner().invoke(cli, ["--server", server.url, "--bootstrap", "cacerts"], input="n\n")
+    assert result.exit_code == ExitCode.TRUST
+    assert f"SHA-256: {fingerprint}" in result.stderr
+
+    class _Refusing(LocalCaBackend):
+        def enroll(self, csr: x509.CertificateSigningRequest, **kwargs: object) -> Any:
+            raise EnrollmentRejected("not today :cd: :smile: :AB:", http_status=400)
+
+    with EstServer(_Refusing()) as srv:
+        refused = est(srv, "enroll", "--csr", str(_named_csr_file(tmp_path)), user=False)
+    assert refused.exit_code == ExitCode.SERVER, refused.output
+    assert "not today :cd: :smile: :AB:" in refused.stderr

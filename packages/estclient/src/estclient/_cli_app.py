@@ -256,7 +256,7 @@ def csrattrs(ctx: click.Context) -> None:
         table = Table("OID", "name", "kind")
         for item in items:
             table.add_row(item["oid"], item["name"], item["kind"])
-        Console(highlight=False).print(table)  # the data: stdout
+        Console(highlight=False, emoji=False).print(table)  # the data: stdout
         if req.challenge_password:
             click.echo("The server wants PoP linking (challengePassword = base64(tls-unique)).")
 

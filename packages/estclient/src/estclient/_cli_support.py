@@ -45,7 +45,7 @@ __all__ = [
     "write_private_key",
 ]
 
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)  # ":CD:" in a fingerprint is no emoji
 
 
 class ExitCode(enum.IntEnum):
