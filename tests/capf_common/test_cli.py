@@ -54,6 +54,18 @@ def test_logs_analyze_problem_exits_1_with_evidence_and_fix(runner: CliRunner) -
     assert "Fix:" in result.output and "Online CA Hostname" in result.output
 
 
+def test_log_text_is_printed_literally_not_as_emoji(runner: CliRunner, tmp_path: Path) -> None:
+    # rich turns ":CD:" into an emoji unless told not to; evidence lines must reach the user unchanged.
+    log = tmp_path / "error.log"
+    log.write_text(
+        "nginx: [warn] login_to_certsrv_ca: Curl call for MS CA login failed with return code 6 "
+        "(Could not resolve: ca:CD:01.example.test (Domain name not found))\n"
+    )
+    result = runner.invoke(cli, ["logs", "analyze", str(log)])
+    assert result.exit_code == 1, result.output
+    assert "ca:CD:01.example.test" in result.output
+
+
 def test_logs_analyze_json(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["logs", "analyze", "--json", str(DATA / "nginx_self_signed.log")])
     assert result.exit_code == 1

@@ -150,6 +150,15 @@ def test_templates_listing(emulator: AdcsEmulator) -> None:
     assert [t["name"] for t in json.loads(result.output)["templates"]] == ["WebServer", "Manual"]
 
 
+def test_server_text_is_printed_literally_not_as_emoji() -> None:
+    # rich turns ":CD:" into an emoji unless told not to; what the CA says must reach the user unchanged.
+    templates = [CertificateTemplate("WebServer", display_name="Web :CD: Server")]
+    with AdcsEmulator(users=USERS, templates=templates) as running:
+        result = _run(_base(running.url, running.ca_file, "templates"))
+    assert result.exit_code == 0, result.output
+    assert "Web :CD: Server" in result.output
+
+
 def test_write_atomic_replaces_whole_file(tmp_path: Path) -> None:
     target = tmp_path / "out.pem"
     target.write_bytes(b"old content that is longer")

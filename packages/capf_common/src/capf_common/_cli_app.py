@@ -49,7 +49,7 @@ def _fail(error: Exception) -> NoReturn:
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    return Console(highlight=False, soft_wrap=True, emoji=False)
 
 
 def _read(path: Path) -> bytes:
@@ -119,7 +119,7 @@ def _analyze_with_progress(paths: list[Path]) -> Report:
     """``analyze`` with a progress bar on standard error when it is a terminal and there are several files."""
     if len(paths) < 2 or not _stderr_is_terminal():
         return analyze(paths)
-    with Progress(console=Console(stderr=True), transient=True) as bar:
+    with Progress(console=Console(stderr=True, emoji=False), transient=True) as bar:
         task = bar.add_task("reading logs", total=len(paths))
 
         def advance(name: str, done: int, total: int) -> None:

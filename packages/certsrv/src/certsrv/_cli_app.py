@@ -194,8 +194,8 @@ def cli(
         client_cert,
         timeout,
         as_json,
-        Console(highlight=False, soft_wrap=True),
-        Console(stderr=True, soft_wrap=True),
+        Console(highlight=False, soft_wrap=True, emoji=False),
+        Console(stderr=True, soft_wrap=True, emoji=False),
     )
 
 

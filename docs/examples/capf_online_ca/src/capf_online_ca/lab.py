@@ -425,7 +425,7 @@ def cli(
         restart_ra_after=restart_ra_after,
         capf_port=capf_port,
     )
-    console = Console(stderr=as_json)
+    console = Console(stderr=as_json, emoji=False)
     with Progress(
         TextColumn("enrolling phones"),
         BarColumn(),
