@@ -412,3 +412,19 @@ def test_texts_with_rich_markup_are_printed_verbatim(tmp_path: Path) -> None:
     assert "'[/Web]Server'" in refused.output
     assert checked.exit_code == 19, checked.output
     assert "[/Web]Server" in checked.output
+
+
+def test_check_text_columns_align_on_the_visible_text(pki: TestPki) -> None:
+    # the status column is padded on what the reader sees ("ok", "FAILED", "skipped"), not on rich's colour markup
+    with _emulator_with(pki.server, send_chain=False) as emulator:
+        result = _run(_base(emulator.url, pki.ca_bundle, "check", "--template", "WebServer"))
+    assert result.exit_code == 14, result.output
+    columns = set()
+    for line in result.output.splitlines():
+        status = line.split(" ", 1)[0]
+        if status in ("ok", "FAILED", "skipped"):
+            step_id = line.split()[1]
+            columns.add(line.index(f" {step_id} ("))
+    assert len(columns) == 1, result.output
+    statuses = {line.split(" ", 1)[0] for line in result.output.splitlines()}
+    assert {"ok", "FAILED", "skipped"} <= statuses

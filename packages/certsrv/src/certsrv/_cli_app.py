@@ -431,13 +431,16 @@ def check(ctx: click.Context, template: str | None, test_enroll: bool) -> None:
             item.close()
 
     def human() -> None:
-        marks = {"ok": "[green]ok[/]", "failed": "[bold red]FAILED[/]", "skipped": "[dim]skipped[/]"}
+        # pad the visible label, outside the markup: padding "[green]ok[/]" would count the markup's characters
+        marks = {"ok": ("ok", "green"), "failed": ("FAILED", "bold red"), "skipped": ("skipped", "dim")}
+        width = max(len(label) for label, _ in marks.values())
         for step in report.steps:
+            label, style = marks[step.status]
             settings.console.print(
-                f"{marks[step.status]:<22} [bold]{step.id}[/] ({escape(step.title)}): {escape(step.detail)}"
+                f"[{style}]{label:<{width}}[/] [bold]{step.id}[/] ({escape(step.title)}): {escape(step.detail)}"
             )
             if step.fix:
-                settings.console.print(f"{'':<8} fix: {escape(step.fix)}")
+                settings.console.print(f"{'':<{width}} fix: {escape(step.fix)}")
         failed = report.failed
         if failed is None:
             settings.console.print("[green]all checks passed[/]")
