@@ -316,6 +316,7 @@ async def test_ra_refuses_capf_credentials(
     assert f"2:{name}:Online Cert Signing Failed" in trace
     assert (tmp_path / "capf" / "capf" / "csr" / f"{name}.csr").exists()  # kept, as `utils capf csr list` shows
     assert "not-the-password" not in trace
+    _assert_one_libest_numbering(trace)
     report = analyze(capf.trace.files)
     assert report.verdict == "problems"
     assert "est-auth-failure" in report.problems
@@ -362,6 +363,13 @@ async def test_phone_retries_after_ca_failure(
     trace = _trace_text(capf)
     assert "Online Cert Signing Failed" in trace
     assert f"2:{name}:Enrollment rv = 73 (EST_ERR_UNKNOWN) with pkcs7 length = 0" in trace  # libest 2.x number
+    _assert_one_libest_numbering(trace)
+
+
+def _assert_one_libest_numbering(trace: str) -> None:
+    """A CAPF trace writes libest 2.x numbers only: no estclient (libest 3.x) number beside them."""
+    assert "[libest:" not in trace, trace
+    assert "(94)" not in trace, trace
 
 
 @pytest.mark.anyio

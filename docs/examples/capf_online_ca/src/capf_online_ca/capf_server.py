@@ -467,8 +467,9 @@ class CapfServer:
                 if isinstance(exc, _CA_REFUSALS)
                 else FailureReason.CA_COMMUNICATION_FAILURE
             )
-            self._trace_enroll_failure(device, code, name, str(exc))
-            raise _Failure(CapfOperationResult.CAPF_OP_FAIL, f"EST enrollment failed: {exc}", reason) from None
+            text = _est_error_text(exc)
+            self._trace_enroll_failure(device, code, name, text)
+            raise _Failure(CapfOperationResult.CAPF_OP_FAIL, f"EST enrollment failed: {text}", reason) from None
         if not isinstance(result, EnrollResult):
             code = est_error_code("EST_ERR_CA_ENROLL_RETRY") or 0
             self._trace_enroll_failure(device, code, "EST_ERR_CA_ENROLL_RETRY", "the CA still holds the request")
@@ -522,6 +523,15 @@ class CapfServer:
         except CapfError as exc:
             return f"it does not chain to CAPF-trust ({exc})"
         return ""
+
+
+def _est_error_text(exc: EstError) -> str:
+    """The EST error's cause and fix, without estclient's ``[libest: NAME (n)]`` suffix.
+
+    estclient numbers libest codes above 54 as libest 3.x does (``EST_ERR_UNKNOWN (94)``); the CAPF trace writes
+    CUCM 12.5's libest 2.x number on the ``Enrollment rv`` line, so a second, different number must not follow.
+    """
+    return f"{exc.message} Fix: {exc.hint}" if exc.hint else exc.message
 
 
 def _key_description(key_type: KeyType, config: DeviceConfig) -> str:
