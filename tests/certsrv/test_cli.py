@@ -428,3 +428,16 @@ def test_check_text_columns_align_on_the_visible_text(pki: TestPki) -> None:
     assert len(columns) == 1, result.output
     statuses = {line.split(" ", 1)[0] for line in result.output.splitlines()}
     assert {"ok", "FAILED", "skipped"} <= statuses
+
+
+def test_check_auth_timeout_states_the_problem_once_and_one_fix(pki: TestPki) -> None:
+    with _emulator_with(pki.server) as emulator:
+        emulator.faults.auth_delay = 4.0
+        args = _base(emulator.url, pki.ca_bundle, "--timeout", "1.5", "check", "--template", "WebServer")
+        result = _run(args)
+        emulator.faults.clear()
+    assert result.exit_code == 18, result.output
+    assert result.output.count("timeout during authentication") == 1, result.output
+    assert "Fix:" not in result.output, result.output
+    assert result.output.count("fix:") == 1, result.output
+    assert "1.5 s" in result.output

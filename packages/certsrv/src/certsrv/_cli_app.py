@@ -385,33 +385,36 @@ def check(ctx: click.Context, template: str | None, test_enroll: bool) -> None:
         return clients[0]
 
     def classify(exc: BaseException, step: str) -> tuple[str, str, str] | None:
+        # certsrv's messages end in ". Fix: ...": the step shows the problem as its detail and one fix beside it
+        problem, _, own_fix = str(exc).partition(". Fix: ")
         if step == "enrollment" and isinstance(exc, e.CertsrvTimeoutError):
             return (
                 "enroll-timeout",
-                f"timeout during enrollment, after successful authentication: {exc}",
+                f"after successful authentication, {problem}",
                 "the CA answers too slowly (policy module, directory look-ups, load); raise --timeout and check "
                 "the CA service and its event log",
             )
         if step == "enrollment" and isinstance(exc, e.EnrollmentError):
-            return ("template", f"the test request was not issued: {exc}", "see the message")
+            return ("template", f"the test request was not issued: {problem}", own_fix or "see the message")
         if isinstance(exc, e.AuthenticationTimeoutError):
             return (
                 "auth-timeout",
-                f"timeout during authentication: {exc}",
+                problem,
                 "the CA (IIS or its domain controller) answers too slowly; raise --timeout, check the DC's load "
                 "and the network between this host and the CA",
             )
         if isinstance(exc, e.CertsrvTimeoutError):
-            return ("timeout", f"timeout: {exc}", "raise --timeout or check the CA's load")
+            return ("timeout", problem, "raise --timeout or check the CA's load")
         if isinstance(exc, e.AuthenticationError):
             return (
                 "authentication",
-                f"authentication failed: {exc}",
-                "check the user name (DOMAIN\\user or user@REALM), the password (CERTSRV_PASSWORD), the schemes "
+                f"authentication failed: {problem}",
+                own_fix
+                or "check the user name (DOMAIN\\user or user@REALM), the password (CERTSRV_PASSWORD), the schemes "
                 "IIS offers (--auth) and IIS Extended Protection",
             )
         if isinstance(exc, e.CertsrvError):
-            return ("authentication", str(exc), "see the message")
+            return ("authentication", problem, own_fix or "see the message")
         return None
 
     try:
