@@ -204,6 +204,19 @@ def test_pending_request_is_fetched_not_submitted_again(lab_pki: LabPki, tmp_pat
 # -- the seed's common problems ------------------------------------------------------------------------------------
 
 
+#: What the RA's answer to the EST client must name for each fault (certsrv's typed error's cause).
+_RA_ANSWER_NAMES = {
+    "missing-issuer": "untrusted server certificate chain",
+    "self-signed": "self-signed server certificate",
+    "hostname-mismatch": "host name mismatch",
+    "dns": "name resolution failed",
+    "not-yet-valid": "not yet valid",
+    "template-typo": "template",
+    "auth-timeout": "timeout during authentication",
+    "enroll-timeout": "timeout during enrollment",
+}
+
+
 @pytest.mark.parametrize("name", list(FAULTS))
 def test_fault_is_logged_and_named_by_both_diagnostics(lab_pki: LabPki, tmp_path: Path, name: str) -> None:
     fault = get_fault(name)
@@ -212,10 +225,14 @@ def test_fault_is_logged_and_named_by_both_diagnostics(lab_pki: LabPki, tmp_path
         with (
             start_ra(lab_pki, tmp_path, settings) as ra,
             _capf_client(lab_pki, ra) as client,
-            pytest.raises(EstError),
+            pytest.raises(EstError) as raised,
         ):
             client.simple_enroll(_csr("SEP001F6C81118B"))
         log = ra.error_log.read_text()
+        answer = raised.value.message  # the RA's answer names the actual cause, not always "did not answer in time"
+        assert _RA_ANSWER_NAMES[name] in answer, answer
+        assert ("did not answer in time" in answer) == name.endswith("-timeout"), answer
+        assert settings.password not in answer
         report = analyze([ra.error_log, adcs.iis_log])
         assert report.problems == (fault.analyzer_problem,), report.problems
         check = _check(settings, fault)

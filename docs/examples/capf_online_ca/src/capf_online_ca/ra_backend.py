@@ -30,12 +30,15 @@ from certsrv import (
     CertsrvClient,
     CertsrvConnectionError,
     CertsrvError,
+    CertsrvTimeoutError,
     EnrollmentError,
     Issued,
+    NameResolutionError,
     Pending,
     TemplateAccessDeniedError,
     TemplateNotFoundError,
     Timeouts,
+    TlsError,
 )
 from estclient.testing import EnrollmentRejected, IssuedWithKey, Requester
 from estclient.testing import Issued as EstIssued
@@ -237,7 +240,7 @@ class AdcsBackend:
         except CertsrvConnectionError as exc:
             self.log.request_failed("ra_certsrv_enroll", exc.url or s.page_url(page), exc, connection=connection)
             raise EnrollmentRejected(
-                f"The CA did not answer in time or could not be reached ({_short(exc)}); try again later.",
+                _unreachable_text(exc),
                 http_status=503,
                 retry_after=s.retry_after,
             ) from exc
@@ -294,6 +297,15 @@ class AdcsBackend:
         raise EnrollmentRejected(
             "This RA does not generate keys (/serverkeygen): send your own CSR to /simpleenroll.", http_status=501
         )
+
+
+def _unreachable_text(exc: CertsrvConnectionError) -> str:
+    """The RA's 503 text: the actual cause of the failed connection to the CA (certsrv's message, no secret in it)."""
+    if isinstance(exc, CertsrvTimeoutError):
+        return f"The CA did not answer in time: {_short(exc)}; try again later."
+    if isinstance(exc, TlsError | NameResolutionError):
+        return f"The RA cannot connect to the CA: {_short(exc)}; the RA's CA settings or certificates need fixing."
+    return f"The RA could not reach the CA: {_short(exc)}; try again later."
 
 
 def _short(exc: CertsrvError) -> str:
