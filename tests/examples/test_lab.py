@@ -78,6 +78,11 @@ def test_each_fault_is_named_by_both_diagnostics(name: str, tmp_path: Path) -> N
     assert row.status.startswith("Upgrade Failed: CA ")
     trace = next(p for p in report.logs if p.name.startswith("capf")).read_text()
     assert "Online Cert Signing Failed" in trace
+    if name == "template-typo":  # the administrator is pointed at the template, not at CAPF's credentials
+        client_error = next(line for line in trace.splitlines() if "EST client error:" in line)
+        assert "Online CA Template" in client_error and "the CA offers: CiscoRA" in client_error, client_error
+        assert "Check the user name and password" not in client_error, client_error
+        assert "Online CA Template" in row.capf_detail, row.capf_detail  # the lab summary prints it
 
 
 def test_ra_restart_in_the_middle_loses_no_phone(tmp_path: Path) -> None:

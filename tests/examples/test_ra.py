@@ -30,6 +30,7 @@ from certsrv import NameResolutionError, UntrustedServerChainError
 from certsrv._cli_app import cli as certsrv_cli
 from certsrv.testing import Policy
 from estclient import (
+    AuthenticationError,
     ClientCertificate,
     EnrollResult,
     EstClient,
@@ -233,6 +234,10 @@ def test_fault_is_logged_and_named_by_both_diagnostics(lab_pki: LabPki, tmp_path
         assert _RA_ANSWER_NAMES[name] in answer, answer
         assert ("did not answer in time" in answer) == name.endswith("-timeout"), answer
         assert settings.password not in answer
+        if name == "template-typo":  # 401 as CiscoRA answers, but its text points at the template, not credentials
+            assert isinstance(raised.value, AuthenticationError) and raised.value.status == 401
+            assert "the CA offers: CiscoRA" in answer and "not a credential problem" in answer, answer
+            assert "Online CA Template" in answer, answer
         report = analyze([ra.error_log, adcs.iis_log])
         assert report.problems == (fault.analyzer_problem,), report.problems
         check = _check(settings, fault)

@@ -85,6 +85,7 @@ from estclient import (
     CmcFailError,
     EnrollResult,
     EstError,
+    EstHttpError,
     NotSupportedError,
     TrustAnchors,
 )
@@ -531,6 +532,10 @@ def _est_error_text(exc: EstError) -> str:
     estclient numbers libest codes above 54 as libest 3.x does (``EST_ERR_UNKNOWN (94)``); the CAPF trace writes
     CUCM 12.5's libest 2.x number on the ``Enrollment rv`` line, so a second, different number must not follow.
     """
+    if isinstance(exc, EstHttpError) and "certificate template" in exc.server_text:
+        # The RA's 401 for a refused template (CiscoRA answers 401): its text names the template problem and the
+        # fix; estclient's generic 401 fix (check user name, password, client certificate) would mislead.
+        return exc.message
     return f"{exc.message} Fix: {exc.hint}" if exc.hint else exc.message
 
 

@@ -86,6 +86,7 @@ class PhoneRow:
         chain_ok: Whether the phone's LSC chains to the AD CS CA.
         chain_detail: Why not, when it does not.
         profile: The LSC's departures from CUCM's LSC profile (``capf_common.check_lsc`` errors), if any.
+        capf_detail: CAPF's one-line account of the operation's outcome (why it failed, e.g. the RA's answer).
     """
 
     result: PhoneResult
@@ -94,6 +95,7 @@ class PhoneRow:
     chain_ok: bool
     chain_detail: str = ""
     profile: tuple[str, ...] = ()
+    capf_detail: str = ""
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready row."""
@@ -104,6 +106,7 @@ class PhoneRow:
             "chain_ok": self.chain_ok,
             "chain_detail": self.chain_detail,
             "profile": list(self.profile),
+            "capf_detail": self.capf_detail,
         }
 
 
@@ -328,7 +331,9 @@ def run_lab(options: LabOptions, on_result: Callable[[PhoneResult], None] | None
             record = registry[phone.name]
             chain_ok, detail, profile = _verify(phone, adcs)
             capf_result = record.result.name if record.result is not None else None
-            report.rows.append(PhoneRow(result, record.status.label, capf_result, chain_ok, detail, profile))
+            report.rows.append(
+                PhoneRow(result, record.status.label, capf_result, chain_ok, detail, profile, record.detail)
+            )
         report.ca_request_ids = [r.request_id for r in adcs.emulator.ca.requests]
         report.logs = [*capf.trace.files, ra.error_log, adcs.iis_log]
         if fault is not None:
@@ -362,7 +367,9 @@ def _print_report(console: Console, report: LabReport) -> None:
     console.print(f"AD CS handled {len(ids)} requests, request ids {unique}")
     for row in report.rows:
         if row.result.detail and not row.result.succeeded:
-            console.print(f"  {row.result.device}: {row.result.detail}")
+            console.print(f"  {row.result.device}: {row.result.detail}", markup=False)
+            if row.capf_detail:
+                console.print(f"    CAPF: {row.capf_detail}", markup=False)
     notes = sorted({note for row in report.rows for note in row.profile})
     for note in notes:
         count = sum(note in row.profile for row in report.rows)

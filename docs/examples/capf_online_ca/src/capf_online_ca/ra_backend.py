@@ -252,7 +252,9 @@ class AdcsBackend:
                 f"{_short(exc)}", connection=connection
             )  # fmt: skip
             raise EnrollmentRejected(
-                f"The CA refused the certificate template {s.template!r}: {_short(exc)}",
+                f"The CA refused the certificate template {s.template!r} (the RA's login to the CA worked; this is "
+                f"not a credential problem): {_short(exc)} Fix: set CUCM's Online CA Template service parameter to "
+                "a template the CA offers (its name, not its display name) that the RA's account may enroll for.",
                 http_status=s.template_refused_status,
             ) from exc
         except EnrollmentError as exc:
