@@ -441,3 +441,53 @@ def test_check_auth_timeout_states_the_problem_once_and_one_fix(pki: TestPki) ->
     assert "Fix:" not in result.output, result.output
     assert result.output.count("fix:") == 1, result.output
     assert "1.5 s" in result.output
+
+
+@pytest.mark.parametrize("phase", ["connect", "authentication", "enrollment", "retrieval"])
+def test_timeout_hint_names_options_the_command_has(phase: str) -> None:
+    from certsrv import CertsrvTimeoutError
+
+    hint = str(CertsrvTimeoutError(phase=phase, limit=10.0)).split("Fix:", 1)[1]
+    named = set(re.findall(r"--[a-z-]+", hint))
+    assert named == {f"--timeout-{phase}"}
+    options = {opt for param in cli.params for opt in param.opts}
+    assert named <= options
+    assert f"Timeouts({phase}=SECONDS)" in hint
+    assert f"| `--timeout-{phase}` |" in DOC.read_text(encoding="utf-8")
+
+
+def test_per_phase_timeout_options(pki: TestPki) -> None:
+    with _emulator_with(pki.server) as emulator:
+        emulator.faults.auth_delay = 4.0
+        # only authentication is limited to 1.5 s: the check reports auth-timeout with that limit
+        code, report = _check(emulator.url, pki.ca_bundle, "WebServer", PASSWORD, "--timeout-authentication", "1.5")
+        emulator.faults.clear()
+        emulator.faults.download_delay = 4.0
+        # a short authentication limit does not limit the CA chain download; --timeout-retrieval does
+        slow_ok, _ = _check(emulator.url, pki.ca_bundle, "WebServer", PASSWORD, "--timeout-authentication", "1.5")
+        slow_bad, slow_report = _check(emulator.url, pki.ca_bundle, "WebServer", PASSWORD, "--timeout-retrieval", "1.5")
+        emulator.faults.clear()
+    assert (code, report["problem"]) == (18, "auth-timeout"), report
+    failed = next(s for s in report["steps"] if s["status"] == "failed")  # type: ignore[attr-defined]
+    assert "1.5 s" in failed["detail"] and "--timeout-authentication" in failed["fix"]
+    assert slow_ok == 0
+    assert (slow_bad, slow_report["problem"]) == (20, "enroll-timeout")
+
+
+def test_timeout_options_combine_into_per_phase_limits() -> None:
+    from certsrv import Timeouts
+    from certsrv._cli_app import _Settings, _timeouts
+
+    def limits(*args: str) -> Timeouts:
+        ctx = cli.make_context("certsrv", [*args, "templates"])
+        with ctx:
+            assert cli.callback is not None
+            ctx.invoke(cli.callback, **ctx.params)
+        assert isinstance(ctx.obj, _Settings)
+        return _timeouts(ctx.obj)
+
+    assert limits() == Timeouts()
+    assert limits("--timeout-authentication", "45") == Timeouts(authentication=45)
+    assert limits("--timeout", "5", "--timeout-enrollment", "300", "--timeout-connect", "2") == Timeouts(
+        connect=2, authentication=5, enrollment=300, retrieval=5
+    )

@@ -1,7 +1,8 @@
 r"""The click application behind the ``certsrv`` command (needs the ``cli`` extra).
 
 ``certsrv --url https://HOST/certsrv [--auth ntlm|kerberos|negotiate|basic|cert] [--user NAME] [--ca-file PEM]
-[--timeout S] [--json] COMMAND``; the password comes from ``CERTSRV_PASSWORD`` or a prompt.
+[--timeout S] [--timeout-connect|-authentication|-enrollment|-retrieval S] [--json] COMMAND``; the password comes
+from ``CERTSRV_PASSWORD`` or a prompt.
 
 Exit codes: 0 done; 1 an error not listed here; 2 usage error; 3 connection or TLS problem; 4 authentication
 refused; 5 timeout; 6 the CA denied or failed the request (template, permission, bad CSR, unknown id); 7 the
@@ -31,6 +32,7 @@ from certsrv._version import __version__
 if TYPE_CHECKING:
     from certsrv._client import CertsrvClient
     from certsrv._results import SubmitResult
+    from certsrv._timeouts import Timeouts
 
 PASSWORD_ENV = "CERTSRV_PASSWORD"  # noqa: S105 - the variable's name, not a password
 
@@ -54,9 +56,20 @@ class _Settings:
     ca_file: str | None
     client_cert: str | None
     timeout: float | None
+    phase_timeouts: dict[str, float]
     as_json: bool
     console: Console
     errors: Console
+
+
+def _timeouts(settings: _Settings) -> Timeouts:
+    """The library's limits: ``--timeout`` for every phase (else the defaults), then each ``--timeout-PHASE``."""
+    from certsrv._timeouts import Timeouts
+
+    limits = Timeouts() if settings.timeout is None else Timeouts.uniform(settings.timeout)
+    for phase, seconds in settings.phase_timeouts.items():
+        limits = limits.with_phase(phase, seconds)  # type: ignore[arg-type]
+    return limits
 
 
 def _settings(ctx: click.Context) -> _Settings:
@@ -139,7 +152,7 @@ def _client(settings: _Settings) -> Iterator[CertsrvClient]:
             password=_password(settings),
             ca_file=settings.ca_file,
             client_cert=settings.client_cert,
-            timeouts=settings.timeout,
+            timeouts=_timeouts(settings),
         )
     except e.CertsrvError as exc:
         code, kind = _exit_code(exc)
@@ -170,6 +183,24 @@ def _client(settings: _Settings) -> Iterator[CertsrvClient]:
     "--client-cert", type=click.Path(exists=True, dir_okay=False), help="PEM with client certificate and key."
 )
 @click.option("--timeout", type=click.FloatRange(min=0.1), help="Seconds allowed for each phase.")
+@click.option(
+    "--timeout-connect", type=click.FloatRange(min=0.1), help="Seconds for TCP connect + TLS handshake (default 10)."
+)
+@click.option(
+    "--timeout-authentication",
+    type=click.FloatRange(min=0.1),
+    help="Seconds for each round trip of the NTLM/Kerberos/Negotiate exchange (default 30).",
+)
+@click.option(
+    "--timeout-enrollment",
+    type=click.FloatRange(min=0.1),
+    help="Seconds for the CA's answer to a submitted request (default 120).",
+)
+@click.option(
+    "--timeout-retrieval",
+    type=click.FloatRange(min=0.1),
+    help="Seconds for certificates, chains, CRLs and pages (default 60).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @click.pass_context
 def cli(
@@ -180,11 +211,16 @@ def cli(
     ca_file: str | None,
     client_cert: str | None,
     timeout: float | None,
+    timeout_connect: float | None,
+    timeout_authentication: float | None,
+    timeout_enrollment: float | None,
+    timeout_retrieval: float | None,
     as_json: bool,
 ) -> None:
     """Enroll for certificates with Microsoft AD CS web enrollment (/certsrv), and check or emulate a CA.
 
-    The password comes from the environment variable CERTSRV_PASSWORD, or a prompt.
+    The password comes from the environment variable CERTSRV_PASSWORD, or a prompt. --timeout sets every phase;
+    --timeout-PHASE overrides one phase.
     """
     ctx.obj = _Settings(
         url,
@@ -193,6 +229,16 @@ def cli(
         ca_file,
         client_cert,
         timeout,
+        {
+            phase: seconds
+            for phase, seconds in (
+                ("connect", timeout_connect),
+                ("authentication", timeout_authentication),
+                ("enrollment", timeout_enrollment),
+                ("retrieval", timeout_retrieval),
+            )
+            if seconds is not None
+        },
         as_json,
         Console(highlight=False, soft_wrap=True, emoji=False),
         Console(stderr=True, soft_wrap=True, emoji=False),
@@ -379,7 +425,7 @@ def check(ctx: click.Context, template: str | None, test_enroll: bool) -> None:
                     password=_password(settings),
                     ca_file=settings.ca_file,
                     client_cert=settings.client_cert,
-                    timeouts=settings.timeout,
+                    timeouts=_timeouts(settings),
                 )
             )
         return clients[0]
@@ -391,8 +437,9 @@ def check(ctx: click.Context, template: str | None, test_enroll: bool) -> None:
             return (
                 "enroll-timeout",
                 f"after successful authentication, {problem}",
-                "the CA answers too slowly (policy module, directory look-ups, load); raise --timeout and check "
-                "the CA service and its event log",
+                "the CA answers too slowly (policy module, directory look-ups, load); raise --timeout-retrieval "
+                "(the CA chain) or --timeout-enrollment (the test request), or --timeout for every phase, and "
+                "check the CA service and its event log",
             )
         if step == "enrollment" and isinstance(exc, e.EnrollmentError):
             return ("template", f"the test request was not issued: {problem}", own_fix or "see the message")
@@ -400,11 +447,11 @@ def check(ctx: click.Context, template: str | None, test_enroll: bool) -> None:
             return (
                 "auth-timeout",
                 problem,
-                "the CA (IIS or its domain controller) answers too slowly; raise --timeout, check the DC's load "
-                "and the network between this host and the CA",
+                "the CA (IIS or its domain controller) answers too slowly; raise --timeout-authentication (or "
+                "--timeout), check the DC's load and the network between this host and the CA",
             )
         if isinstance(exc, e.CertsrvTimeoutError):
-            return ("timeout", problem, "raise --timeout or check the CA's load")
+            return ("timeout", problem, f"raise --timeout-{exc.phase} (or --timeout) or check the CA's load")
         if isinstance(exc, e.AuthenticationError):
             return (
                 "authentication",
@@ -421,7 +468,7 @@ def check(ctx: click.Context, template: str | None, test_enroll: bool) -> None:
         report = run_check(
             settings.url,
             ca_file=settings.ca_file,
-            timeout=settings.timeout or 10.0,
+            timeout=_timeouts(settings).connect or 10.0,
             template=template,
             authenticate=lambda: client().authenticate(),
             list_templates=lambda: [t.name for t in client().list_templates()],

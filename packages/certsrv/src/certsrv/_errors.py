@@ -297,7 +297,8 @@ class CertsrvTimeoutError(CertsrvConnectionError):
         shown = "no limit" if limit is None else f"{limit:g} s"
         super().__init__(
             f"timeout during {phase}{where}: the CA did not answer within {shown}. Fix: check that the CA and IIS "
-            f"are responsive, or raise the limit: Timeouts({phase}=SECONDS) / --timeout-{phase} SECONDS.",
+            f"are responsive, or raise the limit: in Python Timeouts({phase}=SECONDS), with the certsrv command "
+            f"--timeout-{phase} SECONDS.",
             url=url,
         )
         self.phase = phase
