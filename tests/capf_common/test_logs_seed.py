@@ -61,7 +61,10 @@ def test_problem_excerpts_name_their_problem(name: str) -> None:
     assert report.problems == (problem,)
     finding = report.findings[0]
     assert finding.alternatives == alternatives
-    assert finding.fix == PROBLEMS[problem].fix
+    if problem in ("auth-timeout", "enroll-timeout"):  # the fix states the limit the log shows
+        assert "CSCvo58656" in finding.fix and "milliseconds" in finding.fix
+    else:
+        assert finding.fix == PROBLEMS[problem].fix
     assert any(text in e.text for e in finding.evidence)
     lines = (DATA / name).read_text(encoding="utf-8").splitlines()
     for evidence in finding.evidence:
@@ -143,3 +146,26 @@ def test_progress_is_reported_per_file() -> None:
     seen: list[tuple[str, int, int]] = []
     analyze_logs(((name, (DATA / name).read_bytes()) for name in names[:2]), progress=lambda *c: seen.append(c))
     assert seen == [(names[0], 1, 2), (names[1], 2, 2)]
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"), [("nginx_auth_timeout.log", "auth-timeout"), ("nginx_enroll_timeout.log", "enroll-timeout")]
+)
+def test_timeout_fix_states_the_limit_the_log_shows(name: str, problem: str) -> None:
+    from capf_common import analyze_logs
+
+    seed = (DATA / name).read_text(encoding="utf-8")
+    assert "after 1000" in seed  # the seed's 10000 / 10001 ms
+    for shown, limit in (("1000", "1 second"), ("2500", "2.5 seconds")):
+        text = seed.replace("10000 milliseconds", f"{shown} milliseconds").replace(
+            "10001 milliseconds", f"{shown} milliseconds"
+        )
+        finding = analyze_logs([(name, text)]).findings[0]
+        assert finding.problem == problem
+        assert limit in finding.fix and f"{shown} milliseconds" in finding.fix, finding.fix
+        assert "10 seconds" not in finding.fix and "10-second" not in finding.fix, finding.fix
+        assert "CSCvo58656" in finding.fix
+        assert finding.details["timeout_ms"] == shown
+    original = analyze([DATA / name]).findings[0]
+    assert "CSCvo58656" in original.fix
+    assert ("10 seconds" if problem == "auth-timeout" else "10.001 seconds") in original.fix

@@ -434,6 +434,35 @@ _DNS_TEXT = re.compile(
 )
 _TIMEOUT_TEXT = re.compile(r"\btimed out\b|\bReadTimeout\b|\bConnectTimeout\b|\bPoolTimeout\b", re.IGNORECASE)
 _URL_IN_TEXT = re.compile(r"https?://\S+")
+_TIMED_OUT_AFTER = re.compile(r"timed\s+out\s+after\s+(\d+)\s+milliseconds", re.IGNORECASE)
+_TIMEOUTS = ("auth-timeout", "enroll-timeout")
+
+# The fix of a timeout when the log shows the limit CES used ("Operation timed out after N milliseconds").
+_TIMEOUT_FIXES = {
+    "auth-timeout": (
+        'CES gave up after {limit} (the log: "timed out after {ms} milliseconds"); the RA-to-CA timeout cannot be '
+        "configured (CSCvo58656, CSCvf83629): make IIS answer within it (IIS and domain controller load, NTLM "
+        "authentication latency, network path), then restart CAPF."
+    ),
+    "enroll-timeout": (
+        'The CA took longer than the RA-to-CA timeout of {limit} to answer (the log: "timed out after {ms} '
+        'milliseconds"; not configurable: CSCvo58656): check the AD CS and IIS load and logs for this request, '
+        "then retry the operation."
+    ),
+}
+
+
+def _duration(milliseconds: int) -> str:
+    seconds = milliseconds / 1000
+    return "1 second" if milliseconds == 1000 else f"{seconds:g} seconds"
+
+
+def _fix(problem: str, details: Mapping[str, str]) -> str:
+    """The problem's fix; for a timeout, with the limit the log shows instead of CUCM's default."""
+    if problem in _TIMEOUT_FIXES and details.get("timeout_ms", "").isdigit():
+        milliseconds = details["timeout_ms"]
+        return _TIMEOUT_FIXES[problem].format(limit=_duration(int(milliseconds)), ms=milliseconds)
+    return PROBLEMS[problem].fix
 
 
 def _generic_problem(entry: LogEntry) -> tuple[str, tuple[str, ...], dict[str, str]] | None:
@@ -526,6 +555,8 @@ def _nginx_hits(entries: Sequence[LogEntry]) -> list[_Hit]:
                 details["host"] = host.group(1)
             hit = _Hit(problem, entry, details, alternatives)
         if hit is not None:
+            if hit.problem in _TIMEOUTS and (limit := _TIMED_OUT_AFTER.search(text)):
+                hit.details["timeout_ms"] = limit.group(1)
             hits.append(hit)
             last_hit_index = len(hits) - 1
         elif last_hit_index is not None and _FOLLOW_UP.search(text):
@@ -647,7 +678,7 @@ def _findings(hits: list[_Hit], order: Mapping[tuple[str, int], int]) -> list[Fi
                 problem=problem,
                 title=info.title,
                 explanation=_explain(problem, details, tuple(alternatives)),
-                fix=info.fix,
+                fix=_fix(problem, details),
                 evidence=tuple(sorted(evidence.values(), key=lambda e: order.get((e.path, e.line), 0))),
                 alternatives=tuple(alternatives),
                 device=device,

@@ -91,16 +91,17 @@ PROBLEMS: Mapping[str, ProblemInfo] = MappingProxyType(
             ProblemInfo(
                 "auth-timeout",
                 "CES timed out while authenticating to the CA web enrollment (/certsrv login)",
-                "The RA-to-CA timeout is 10 seconds and cannot be configured (CSCvo58656, CSCvf83629): make IIS "
-                "answer within it (IIS and domain controller load, NTLM authentication latency, network path), "
-                "then restart CAPF.",
+                "The RA-to-CA timeout (10 seconds in CUCM's CES) cannot be configured (CSCvo58656, CSCvf83629): "
+                "make IIS answer within it (IIS and domain controller load, NTLM authentication latency, network "
+                "path), then restart CAPF.",
                 7,
             ),
             ProblemInfo(
                 "enroll-timeout",
                 "CES timed out waiting for the CA after authenticating (enrollment or CA chain request)",
-                "The CA took longer than the 10-second RA-to-CA timeout to answer: check the AD CS and IIS load "
-                "and logs for this request, then retry the operation.",
+                "The CA took longer than the RA-to-CA timeout (10 seconds in CUCM's CES, not configurable: "
+                "CSCvo58656) to answer: check the AD CS and IIS load and logs for this request, then retry the "
+                "operation.",
                 8,
             ),
             ProblemInfo(
