@@ -78,6 +78,14 @@ def test_each_fault_is_named_by_both_diagnostics(name: str, tmp_path: Path) -> N
     assert row.status.startswith("Upgrade Failed: CA ")
     trace = next(p for p in report.logs if p.name.startswith("capf")).read_text()
     assert "Online Cert Signing Failed" in trace
+    submissions = [  # the POSTs AD CS answered (a 401 is an NTLM leg on a new connection, not a submission)
+        e
+        for e in report.iis_requests
+        if e.method == "POST" and e.uri_stem.endswith("/certfnsh.asp") and e.status == 200
+    ]
+    if name == "enroll-timeout":  # counted after AD CS finished the submissions the RA had given up on
+        assert len(submissions) >= 1
+    assert len(report.ca_request_ids) == len(submissions), (report.ca_request_ids, submissions)
     if name == "template-typo":  # the administrator is pointed at the template, not at CAPF's credentials
         client_error = next(line for line in trace.splitlines() if "EST client error:" in line)
         assert "Online CA Template" in client_error and "the CA offers: CiscoRA" in client_error, client_error

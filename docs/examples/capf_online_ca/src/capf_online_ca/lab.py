@@ -283,6 +283,20 @@ async def _run_phones(
     return results, capf
 
 
+def _let_adcs_drain(fault: LabFault | None) -> None:
+    """Wait until AD CS has answered every request the RA sent, before the lab counts them.
+
+    With a slow AD CS (the timeout faults) the RA gives up on a request after its limit, but AD CS still
+    completes it when its delay is over: counted right after the phones, those requests would be missing. Every
+    such request started before the last phone finished, so waiting the longest delay (plus a margin) suffices.
+    """
+    if fault is None:
+        return
+    delay = max(fault.auth_delay, fault.enroll_delay, fault.download_delay)
+    if delay > 0:
+        time.sleep(delay + 0.5)
+
+
 def run_lab(options: LabOptions, on_result: Callable[[PhoneResult], None] | None = None) -> LabReport:
     """Run the lab: start AD CS, RA and CAPF, enroll the phones, verify, and run the diagnostics.
 
@@ -325,6 +339,7 @@ def run_lab(options: LabOptions, on_result: Callable[[PhoneResult], None] | None
             _run_phones(options, settings, registry, phones, ra, on_result or (lambda _result: None))
         )
         report.elapsed = time.monotonic() - started
+        _let_adcs_drain(fault)
         report.iis_requests = list(adcs.emulator.access_log.entries[iis_before:])
         report.sessions = list(capf.outcomes)
         for phone, result in zip(phones, results, strict=True):
