@@ -235,3 +235,22 @@ def test_logs_analyze_shows_progress_on_a_terminal(runner: CliRunner, monkeypatc
     assert result.exit_code == 1, result.output
     assert calls == [1, 2]
     assert json.loads(result.stdout)["problems"] == ["dns"]
+
+
+def test_logs_analyze_groups_phones_and_puts_the_root_cause_first(runner: CliRunner, tmp_path: Path) -> None:
+    from tests.capf_common.test_logs_seed import twenty_phones_and_the_ca_log
+
+    files = [str(p) for p in twenty_phones_and_the_ca_log(tmp_path)]
+    result = runner.invoke(cli, ["logs", "analyze", *files])
+    assert result.exit_code == 1, result.output
+    text = result.output
+    assert text.index("auth-timeout:") < text.index("20 phones: ssl-read-error")
+    assert text.count("ssl-read-error") == 1, text  # one heading for the 20 phones, not 20 blocks
+    assert "2 problem(s) found (21 findings)" in text
+    assert "SEP000000000000" in text and "SEP000000000019" in text  # every phone is named once, in the group
+    assert text.count("Fix:") == 2  # one per problem, not one per phone
+    data = json.loads(runner.invoke(cli, ["logs", "analyze", "--json", *files]).output)
+    assert len(data["findings"]) == 21  # JSON keeps every finding
+    assert data["findings"][0]["problem"] == "auth-timeout"
+    timeline = runner.invoke(cli, ["logs", "analyze", "--timeline", *files]).output
+    assert all(f"Evidence (SEP0000000000{n:02d}):" in timeline for n in range(20))  # --timeline shows every phone's

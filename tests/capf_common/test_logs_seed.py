@@ -169,3 +169,19 @@ def test_timeout_fix_states_the_limit_the_log_shows(name: str, problem: str) -> 
     original = analyze([DATA / name]).findings[0]
     assert "CSCvo58656" in original.fix
     assert ("10 seconds" if problem == "auth-timeout" else "10.001 seconds") in original.fix
+
+
+def twenty_phones_and_the_ca_log(folder: Path) -> list[Path]:
+    """The seed's CAPF failure for 20 phones in one trace, and CiscoRA's log of the authentication timeout."""
+    one = (DATA / "capf_ces_failure.txt").read_text(encoding="utf-8")
+    trace = folder / "capf.txt"
+    trace.write_text("".join(one.replace("SEP001F6C81118B", f"SEP0000000000{n:02d}") for n in range(20)))
+    return [trace, DATA / "nginx_auth_timeout.log"]
+
+
+def test_the_ca_side_root_cause_comes_first(tmp_path: Path) -> None:
+    report = analyze(twenty_phones_and_the_ca_log(tmp_path))
+    assert [f.problem for f in report.findings] == ["auth-timeout"] + ["ssl-read-error"] * 20
+    assert report.problems == ("auth-timeout", "ssl-read-error")
+    assert len({f.device for f in report.findings[1:]}) == 20
+    assert report.to_dict()["findings"][0]["problem"] == "auth-timeout"  # type: ignore[index]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -25,7 +26,7 @@ from rich.progress import Progress
 
 from capf_common._cli_decode import decode
 from capf_common._ctl import CtlFile, CtlRole, format_ctl, parse_ctl
-from capf_common._diagnostics.analyze import Report, analyze
+from capf_common._diagnostics.analyze import Finding, Report, analyze
 from capf_common._errors import CapfError
 from capf_common._formats import load_certificate, load_certificates, order_chain
 from capf_common._lsc import LscCheck, check_lsc
@@ -36,6 +37,7 @@ EXIT_PROBLEM = 1
 EXIT_USAGE = 2
 EXIT_BAD_INPUT = 3
 _EVIDENCE_SHOWN = 12
+_DEVICES_SHOWN = 30
 
 
 class _BadInput(click.ClickException):
@@ -128,6 +130,49 @@ def _analyze_with_progress(paths: list[Path]) -> Report:
         return analyze(paths, progress=advance)
 
 
+def _grouped(findings: Sequence[Finding]) -> list[list[Finding]]:
+    """The findings for the text output: one group per problem and fix for per-phone findings, in report order."""
+    groups: dict[object, list[Finding]] = {}
+    for index, finding in enumerate(findings):
+        key = (finding.problem, finding.fix) if finding.device else index
+        groups.setdefault(key, []).append(finding)
+    return list(groups.values())
+
+
+def _print_findings(console: Console, group: Sequence[Finding], timeline: bool) -> None:
+    """One problem: the finding, or one block for the same problem on several phones ("20 phones: ...")."""
+    first = group[0]
+    console.print()
+    if len(group) == 1:
+        device = f" ({first.device})" if first.device else ""
+        console.print(f"[bold red]{first.problem}[/bold red]{escape(device)}: {escape(first.title)}")
+    else:
+        console.print(f"{len(group)} phones: [bold red]{first.problem}[/bold red]: {escape(first.title)}")
+        names = [f.device or "" for f in group]
+        more = f" and {len(names) - _DEVICES_SHOWN} more" if len(names) > _DEVICES_SHOWN and not timeline else ""
+        listed = names if timeline else names[:_DEVICES_SHOWN]
+        console.print(f"  phones: {escape(', '.join(listed))}{more}")
+    explanations = list(dict.fromkeys(f.explanation for f in group))
+    prefix = f"{first.device}: " if len(explanations) > 1 else ""
+    console.print(f"  {escape(prefix + explanations[0])}")
+    if len(explanations) > 1:
+        console.print(f"  ({len(explanations) - 1} other explanation(s) for the other phones: see --json)")
+    alternatives = list(dict.fromkeys(a for f in group for a in f.alternatives))
+    if alternatives:
+        console.print(f"  also possible: {', '.join(alternatives)}")
+    console.print(f"  [bold]Fix:[/bold] {escape(first.fix)}")
+    for finding in group if timeline else group[:1]:
+        heading = f"  Evidence ({finding.device}):" if len(group) > 1 else "  Evidence:"
+        console.print(escape(heading))
+        shown = finding.evidence if timeline else finding.evidence[:_EVIDENCE_SHOWN]
+        for evidence in shown:
+            console.print(f"    {escape(evidence.path)}:{evidence.line}: {escape(evidence.text)}")
+        if len(shown) < len(finding.evidence):
+            console.print(f"    ... {len(finding.evidence) - len(shown)} more (all with --timeline or --json)")
+    if len(group) > 1 and not timeline:
+        console.print(f"    ... the evidence of the other {len(group) - 1} phones with --timeline or --json")
+
+
 def _print_report(report: Report, timeline: bool) -> None:
     console = _console()
     for log in report.files:
@@ -136,21 +181,11 @@ def _print_report(report: Report, timeline: bool) -> None:
     if report.verdict == "healthy":
         console.print("[bold green]healthy[/bold green]: no known problem in these logs")
     elif report.verdict == "problems":
-        console.print(f"[bold red]{len(report.findings)} problem(s) found[/bold red]")
-    for finding in report.findings:
-        device = f" ({finding.device})" if finding.device else ""
-        console.print()
-        console.print(f"[bold red]{finding.problem}[/bold red]{escape(device)}: {escape(finding.title)}")
-        console.print(f"  {escape(finding.explanation)}")
-        if finding.alternatives:
-            console.print(f"  also possible: {', '.join(finding.alternatives)}")
-        console.print(f"  [bold]Fix:[/bold] {escape(finding.fix)}")
-        console.print("  Evidence:")
-        shown = finding.evidence if timeline else finding.evidence[:_EVIDENCE_SHOWN]
-        for evidence in shown:
-            console.print(f"    {escape(evidence.path)}:{evidence.line}: {escape(evidence.text)}")
-        if len(shown) < len(finding.evidence):
-            console.print(f"    ... {len(finding.evidence) - len(shown)} more (all with --timeline or --json)")
+        count = len(_grouped(report.findings))
+        each = f" ({len(report.findings)} findings)" if count != len(report.findings) else ""
+        console.print(f"[bold red]{count} problem(s) found{each}[/bold red]")
+    for group in _grouped(report.findings):
+        _print_findings(console, group, timeline)
     if timeline:
         for device, entries in report.devices.items():
             console.print()

@@ -154,7 +154,8 @@ class Report:
     Attributes:
         verdict: ``healthy`` (known log entries and no problem), ``problems`` (at least one finding), or
             ``no-data`` (nothing recognisable was read).
-        findings: The problems found, in log order.
+        findings: The problems found: first the causes the CA side's logs show (CiscoRA/nginx error.log, IIS
+            log), then what CAPF saw of them (one finding per phone), each part in log order.
         files: The files read.
         entries: Every entry read, file by file.
         devices: The timeline of each device (CAPF trace entries naming it).
@@ -715,8 +716,23 @@ def _merge_capf_auth_into_template(findings: list[Finding]) -> list[Finding]:
     return merged
 
 
+_SYMPTOMS = ("ssl-read-error", "est-auth-failure")
+
+
+def _root_causes_first(findings: list[Finding], sources: Mapping[str, str]) -> list[Finding]:
+    """Order the findings: causes in the CA side's logs, then CA-side symptoms, then the CAPF trace's findings."""
+
+    def rank(finding: Finding) -> int:
+        ca_side = any(sources.get(e.path) in (LogSource.NGINX, LogSource.IIS) for e in finding.evidence)
+        if not ca_side:
+            return 2
+        return 1 if finding.problem in _SYMPTOMS else 0
+
+    return sorted(findings, key=rank)  # stable: log order within each rank
+
+
 def _link_root_causes(findings: list[Finding]) -> list[Finding]:
-    causes = [f.problem for f in findings if f.problem not in ("ssl-read-error", "est-auth-failure")]
+    causes = [f.problem for f in findings if f.problem not in _SYMPTOMS]
     if not causes:
         return findings
     linked = []
@@ -890,6 +906,7 @@ def _report(entries: list[LogEntry], files: list[LogFile]) -> Report:
     order = {(e.path, e.line): i for i, e in enumerate(entries)}
     hits.sort(key=lambda h: order.get((h.entry.path, h.entry.line), 0))
     findings = _link_root_causes(_merge_capf_auth_into_template(_findings(hits, order)))
+    findings = _root_causes_first(findings, {e.path: e.source for e in entries})
     failed = {(h.entry.path, h.entry.line) for h in hits}
     failed.update((e.path, e.line) for h in hits if h.problem == "capf-operation-failed" for e in h.support)
     devices: dict[str, list[LogEntry]] = {}
