@@ -39,7 +39,7 @@ from capf_common import (
     verify_chain,
 )
 from capf_online_ca.capf_server import CapfServer, CapfServerError, CapfSettings, EstSettings
-from capf_online_ca.phone import ManufacturingCa, Phone, PhoneError, PhoneOutcome, run_phones
+from capf_online_ca.phone import ManufacturingCa, Phone, PhoneError, PhoneOutcome, reason_name, run_phones
 from capf_online_ca.pki import LabPki
 from capf_online_ca.registry import (
     DeviceConfig,
@@ -492,6 +492,13 @@ def test_device_config_refuses_bad_input() -> None:
         DeviceRegistry()["SEP001122334455"]
     config = DeviceConfig("sep001122334455", AuthType.PASSWORD, "9876")
     assert config.name == "SEP001122334455" and "9876" not in repr(config)
+
+
+def test_reason_names_are_readable() -> None:
+    assert reason_name(Reason.INVALID_ELEMENT) == "INVALID_ELEMENT (7)"
+    assert reason_name(7) == "INVALID_ELEMENT (7)"
+    assert reason_name(250) == "250 (unknown)"
+    assert reason_name(None) == "none"
 
 
 def test_certificate_status_mapping() -> None:

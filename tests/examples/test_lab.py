@@ -74,6 +74,7 @@ def test_each_fault_is_named_by_both_diagnostics(name: str, tmp_path: Path) -> N
     assert report.ok
     (row,) = report.rows
     assert row.result.outcome is PhoneOutcome.REFUSED
+    assert row.result.detail == "CAPF ended the session with reason INVALID_ELEMENT (7)", row.result.detail
     assert row.capf_result == "CAPF_OP_FAIL"
     assert row.status.startswith("Upgrade Failed: CA ")
     trace = next(p for p in report.logs if p.name.startswith("capf")).read_text()

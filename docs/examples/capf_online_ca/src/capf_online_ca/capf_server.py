@@ -68,6 +68,7 @@ from capf_common import (
     verify_chain,
     write_file_atomic,
 )
+from capf_online_ca.phone import reason_name
 from capf_online_ca.registry import (
     DeviceConfig,
     DeviceRegistry,
@@ -694,7 +695,7 @@ class _Session:
         if not answer.succeeded or answer.csr is None:
             raise _Failure(
                 CapfOperationResult.CAPF_OP_FAIL,
-                f"the phone could not make its key and CSR (reason {answer.reason!r})",
+                f"the phone could not make its key and CSR (reason {reason_name(answer.reason)})",
                 FailureReason.KEY_GENERATION_FAILED_TIMEOUT,
             )
         try:
@@ -717,7 +718,9 @@ class _Session:
         await self._send(self.conn.store_certificate(lsc))
         stored = await self._expect(StoreCertificateResponse, "STORE_CERTIFICATE_RESPONSE")
         if not stored.succeeded:
-            raise _Failure(CapfOperationResult.CAPF_OP_FAIL, f"the phone did not store the LSC ({stored.reason!r})")
+            raise _Failure(
+                CapfOperationResult.CAPF_OP_FAIL, f"the phone did not store the LSC ({reason_name(stored.reason)})"
+            )
         trace.debug("Rcvd STORE_CERT_RES: the phone stored its LSC", name)
         trace.enter(f"Select({name})")
         trace.leave(f"Select({name})")
@@ -774,7 +777,9 @@ class _Session:
         await self._send(self.conn.delete_certificate())
         answer = await self._expect(DeleteCertificateResponse, "DELETE_CERTIFICATE_RESPONSE")
         if not answer.succeeded:
-            raise _Failure(CapfOperationResult.CAPF_OP_FAIL, f"the phone did not delete its LSC ({answer.reason!r})")
+            raise _Failure(
+                CapfOperationResult.CAPF_OP_FAIL, f"the phone did not delete its LSC ({reason_name(answer.reason)})"
+            )
         self.result = CapfOperationResult.CAPF_OP_SUCCESS
         self.capf.record(name, Operation.DELETE, self.result, clear_lsc=True, detail="LSC deleted")
         await self._end(Reason.UPDATE_CERTIFICATE)

@@ -65,6 +65,7 @@ __all__ = [
     "PhoneKey",
     "PhoneOutcome",
     "PhoneResult",
+    "reason_name",
     "run_phones",
 ]
 
@@ -519,7 +520,20 @@ class Phone:
             return done, ""
         if reason == Reason.NO_ACTION:
             return PhoneOutcome.NO_ACTION, "no operation pending"
-        return PhoneOutcome.REFUSED, f"CAPF ended the session with reason {reason!r}"
+        return PhoneOutcome.REFUSED, f"CAPF ended the session with reason {reason_name(reason)}"
+
+
+def reason_name(reason: Reason | int | None) -> str:
+    """A CAPF reason code for people: ``INVALID_ELEMENT (7)``, ``99 (unknown)`` or ``none``."""
+    if reason is None:
+        return "none"
+    if isinstance(reason, Reason):
+        return f"{reason.name} ({reason.value})"
+    try:
+        known = Reason(reason)
+    except ValueError:
+        return f"{reason} (unknown)"
+    return f"{known.name} ({known.value})"
 
 
 @dataclass
