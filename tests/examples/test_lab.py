@@ -126,6 +126,15 @@ def test_cli_json(tmp_path: Path) -> None:
     assert data["analyzer"] == {"verdict": "healthy", "problems": []}
 
 
+def test_cli_summary_is_not_cut_outside_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
+    result = CliRunner().invoke(cli, ["--folder", str(tmp_path), "--phones", "2", "--key", "ec"])
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output, result.output  # no cell truncated to fit 80 columns
+    rows = [line for line in result.output.splitlines() if "SEP00AB0000000" in line]
+    assert len(rows) == 2 and all("installed" in row and "Upgrade Success" in row for row in rows), result.output
+
+
 def test_cli_refuses_an_unknown_fault(tmp_path: Path) -> None:
     bad = CliRunner().invoke(cli, ["--folder", str(tmp_path), "--fault", "no-such-fault"])
     assert bad.exit_code == 2 and "no-such-fault" in bad.output

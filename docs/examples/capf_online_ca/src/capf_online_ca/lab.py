@@ -174,6 +174,10 @@ class LabReport:
         }
 
 
+#: The console width when the output is not a terminal (a pipe, a file, CI) and COLUMNS is not set.
+_PIPE_WIDTH = 200
+
+
 def _device_names(count: int) -> list[str]:
     return [f"SEP00AB{index:08X}" for index in range(count)]
 
@@ -361,7 +365,7 @@ def _print_report(console: Console, report: LabReport) -> None:
     table = Table(title=f"capf-lab: {len(report.rows)} phones in {report.elapsed:.1f} s")
     table.add_column("device", no_wrap=True)
     for column in ("auth mode", "result", "CUCM status", "LSC serial", "chain", "time (s)"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # in a narrow terminal: wrapped, never cut with "…"
     for row in report.rows:
         result = row.result
         table.add_row(
@@ -448,6 +452,8 @@ def cli(
         capf_port=capf_port,
     )
     console = Console(stderr=as_json, emoji=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = _PIPE_WIDTH  # rich's 80 columns outside a terminal would cut the table's cells
     with Progress(
         TextColumn("enrolling phones"),
         BarColumn(),
