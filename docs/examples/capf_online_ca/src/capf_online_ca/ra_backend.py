@@ -303,11 +303,12 @@ class AdcsBackend:
 
 def _unreachable_text(exc: CertsrvConnectionError) -> str:
     """The RA's 503 text: the actual cause of the failed connection to the CA (certsrv's message, no secret in it)."""
+    cause = _short(exc).rstrip(".")
     if isinstance(exc, CertsrvTimeoutError):
-        return f"The CA did not answer in time: {_short(exc)}; try again later."
+        return f"The CA did not answer in time: {cause}; try again later."
     if isinstance(exc, TlsError | NameResolutionError):
-        return f"The RA cannot connect to the CA: {_short(exc)}; the RA's CA settings or certificates need fixing."
-    return f"The RA could not reach the CA: {_short(exc)}; try again later."
+        return f"The RA cannot connect to the CA: {cause}; the RA's CA settings or certificates need fixing."
+    return f"The RA could not reach the CA: {cause}; try again later."
 
 
 def _short(exc: CertsrvError) -> str:
