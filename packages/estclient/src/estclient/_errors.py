@@ -2,8 +2,8 @@
 
 Every exception the library raises on purpose derives from :class:`EstError`. Each one carries the cause
 (its message), the fix (:attr:`EstError.hint`) and, where libest has an equivalent, libest's error name and
-number (:attr:`EstError.libest_error`, :attr:`EstError.libest_code`, libest 2.0+ numbering) so a failure can
-be matched with a CAPF or libest log line::
+number (:attr:`EstError.libest_error`, :attr:`EstError.libest_code`; libest 3.2 numbering, the same as 2.0's
+for 1 to 69) so a failure can be matched with a CAPF or libest log line::
 
     EstError
     ├── EstConnectionError                 transport: the server could not be reached or talked to
@@ -85,7 +85,8 @@ class EstError(Exception):
         message: What went wrong (the cause).
         hint: How to fix it; defaults to the class's general advice.
         libest_error: libest's name for the same failure, e.g. ``"EST_ERR_AUTH_FAIL"``; defaults to the class's.
-        libest_code: libest's number (2.0+ numbering); derived from ``libest_error`` when not given.
+        libest_code: libest's number (3.2 numbering; 1 to 69 are the same since 2.0); derived from
+            ``libest_error`` when not given.
 
     Attributes:
         message: The cause.
