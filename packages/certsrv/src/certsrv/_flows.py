@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import ssl
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
@@ -451,23 +451,31 @@ def ca_info_flow() -> Flow[CaInfo]:
         raise _with_url(exc, reply.url) from None
 
 
-def ca_certificate_flow(renewal: int) -> Flow[x509.Certificate]:
-    """The CA certificate of renewal ``renewal``."""
-    reply = yield ca_certificate_request(renewal)
+def _ca_download(reply: Reply, parse: Callable[[bytes, str | None], T | RetrievalStatus], what: str, fix: str) -> T:
+    """Parse a CA-wide download (CA certificate, CRL): an AD CS status page instead is an error naming ``fix``."""
     try:
-        result = parse_certificate_response(reply.body, reply.content_type)
+        result = parse(reply.body, reply.content_type)
     except UnrecognizedPageError as exc:
         raise _with_url(exc, reply.url) from None
     if isinstance(result, RetrievalStatus):
         raise UnexpectedResponseError(
-            f"the CA certificate of renewal {renewal} is not available: "
-            f"{result.message or describe_hresult(result.hresult or 0)}. Fix: check the renewal index (see "
-            f"get_ca_info())",
+            f"{what} is not available: {result.message or describe_hresult(result.hresult or 0)}. Fix: {fix}",
             status=reply.status,
             url=reply.url,
             body=reply.body,
         )
     return result
+
+
+def ca_certificate_flow(renewal: int) -> Flow[x509.Certificate]:
+    """The CA certificate of renewal ``renewal``."""
+    reply = yield ca_certificate_request(renewal)
+    return _ca_download(
+        reply,
+        parse_certificate_response,
+        f"the CA certificate of renewal {renewal}",
+        "check the renewal index (see get_ca_info())",
+    )
 
 
 def ca_chain_flow(renewal: int) -> Flow[list[x509.Certificate]]:
@@ -480,20 +488,12 @@ def crl_flow(renewal: int, *, delta: bool) -> Flow[x509.CertificateRevocationLis
     """The base or delta CRL of the CA key of ``renewal``."""
     reply = yield crl_request(renewal, delta=delta)
     kind = "delta" if delta else "base"
-    try:
-        result = parse_crl_response(reply.body, reply.content_type)
-    except UnrecognizedPageError as exc:
-        raise _with_url(exc, reply.url) from None
-    if isinstance(result, RetrievalStatus):
-        raise UnexpectedResponseError(
-            f"the {kind} CRL of renewal {renewal} is not available: "
-            f"{result.message or describe_hresult(result.hresult or 0)}. Fix: check that the CA publishes "
-            f"{kind} CRLs (get_ca_info().delta_crl) for this key",
-            status=reply.status,
-            url=reply.url,
-            body=reply.body,
-        )
-    return result
+    return _ca_download(
+        reply,
+        parse_crl_response,
+        f"the {kind} CRL of renewal {renewal}",
+        f"check that the CA publishes {kind} CRLs (get_ca_info().delta_crl) for this key",
+    )
 
 
 def templates_flow() -> Flow[list[OfferedTemplate]]:
