@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +16,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from capf_common import write_file_atomic, write_private_key
 
 _DAY = dt.timedelta(days=1)
 
@@ -31,19 +31,6 @@ class Identity:
     cert_path: Path
     key_path: Path
     chain_path: Path  # the certificate followed by its issuers (not the root), as a TLS server presents it
-
-
-def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _pem(cert: x509.Certificate) -> bytes:
@@ -155,17 +142,14 @@ class LabPki:
                 folder / f"{stem}.key",
                 folder / f"{stem}-chain.pem",
             )
-            _write_atomic(cert_path, _pem(cert))
-            key_pem = key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-            _write_atomic(key_path, key_pem, 0o600)
-            _write_atomic(chain_path, _pem(cert) + (_pem(issuing[0]) if chain else b""))
+            write_file_atomic(cert_path, _pem(cert))
+            write_private_key(key_path, key)
+            write_file_atomic(chain_path, _pem(cert) + (_pem(issuing[0]) if chain else b""))
             return Identity(cert, key, cert_path, key_path, chain_path)
 
         root_id = save("lab-root", root, chain=False)
         issuing_id = save("lab-issuing-ca", issuing, chain=False)
-        _write_atomic(folder / "lab-ca-chain.pem", _pem(issuing[0]) + _pem(root[0]))
+        write_file_atomic(folder / "lab-ca-chain.pem", _pem(issuing[0]) + _pem(root[0]))
         iis = {
             "good": save("iis", server(issuing)),
             "self-signed": save("iis-self-signed", server(None), chain=False),
