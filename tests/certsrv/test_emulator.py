@@ -179,6 +179,13 @@ def test_unknown_request_id(client: httpx.Client) -> None:
     assert "certnew.cer/certnew.p7b/certcrl.crl" in dd_value(page, "locModeLabel")
 
 
+def test_non_ascii_digits_in_a_request_id_are_an_unknown_request(client: httpx.Client) -> None:
+    # "²".isdigit() is True but int("²") fails: such an id must be an unknown request, not a server error.
+    response = client.get("/certnew.cer?ReqID=%C2%B2&Enc=b64")
+    assert response.status_code == 200
+    assert "0x80094004" in dd_value(response.text, "locResultLabel")
+
+
 def test_request_ids_are_unique_and_increasing_under_concurrency(emulator: AdcsEmulator) -> None:
     ids: list[int] = []
     lock = threading.Lock()

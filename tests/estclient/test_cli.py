@@ -201,6 +201,11 @@ def test_usage_errors(server: EstServer, tmp_path: Path) -> None:
         est(server, "enroll", "--new-key", "ec:P-256", "--subject", "CN=a").exit_code == ExitCode.USAGE
     )  # no --key-out
     assert est(server, "enroll", "--new-key", "dsa:1024", "--key-out", str(tmp_path / "k")).exit_code == ExitCode.USAGE
+    # "²".isdigit() is True but int("²") fails: a usage error, not a traceback
+    superscript = est(
+        server, "enroll", "--new-key", "rsa:\u00b2", "--subject", "CN=a", "--key-out", str(tmp_path / "k")
+    )
+    assert superscript.exit_code == ExitCode.USAGE, superscript.output
     assert est(server, "reenroll", "--csr", str(csr_file)).exit_code == ExitCode.USAGE  # no --cert
     assert CliRunner().invoke(cli, ["cacerts"]).exit_code == ExitCode.USAGE  # no --server
 

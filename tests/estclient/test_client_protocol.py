@@ -137,7 +137,7 @@ def test_huge_retry_after_is_clamped_not_an_overflow() -> None:
         parse_retry_after("Fri, 31 Dec 99999 23:59:59 GMT", NOW)
 
 
-@pytest.mark.parametrize("value", [None, "", "soon", "-5", "1.5"])
+@pytest.mark.parametrize("value", [None, "", "soon", "-5", "1.5", "²", "١٢"])
 def test_bad_retry_after(value: str | None) -> None:
     with pytest.raises(MalformedResponseError) as info:
         parse_retry_after(value, NOW)

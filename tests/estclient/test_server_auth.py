@@ -47,6 +47,15 @@ def test_digest_wrong_password_and_basic_against_digest(digest_server: EstServer
         assert post_csr(c, "simpleenroll", csr, auth=("estuser", "estpwd")).status_code == 401
 
 
+def test_digest_nonce_with_non_ascii_digits_is_invalid() -> None:
+    # "²".isdigit() is True but int("²") fails: a forged nonce must be refused, not crash the server.
+    from estclient.testing._auth import HttpAuthenticator
+
+    auth = HttpAuthenticator({"u": "p"}, scheme="digest")
+    assert auth._nonce_state("\u00b2.0123456789abcdef") == "invalid"
+    assert auth._nonce_state(auth._nonce()) == "fresh"
+
+
 def test_digest_sha256() -> None:
     with EstServer(users=USERS, http_auth="digest", digest_algorithm="SHA-256") as srv, raw_client(srv) as c:
         _, csr = make_csr()

@@ -195,7 +195,7 @@ def new_key(spec: str) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
     """Make a key from ``rsa:BITS`` or ``ec:CURVE`` (P-256, P-384, P-521)."""
     kind, _, param = spec.lower().partition(":")
     if kind == "rsa":
-        bits = int(param) if param.isdigit() else 0
+        bits = int(param) if param.isascii() and param.isdigit() else 0
         if bits < 2048 or bits > 8192:
             fail(f"--new-key {spec}: RSA keys take a size from 2048 to 8192 bits, e.g. rsa:2048.")
         return rsa.generate_private_key(public_exponent=65537, key_size=bits)

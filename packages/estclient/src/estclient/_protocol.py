@@ -259,7 +259,7 @@ def parse_retry_after(value: str | None, now: dt.datetime) -> tuple[float, dt.da
             libest_error="EST_ERR_INVALID_RETRY_VALUE",
         )
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # delta-seconds is ASCII DIGITs; str.isdigit also takes "²"
         # Clamp absurd values (they would overflow datetime); callers cap the wait with max_retry_wait anyway.
         seconds = float(min(int(text), _MAX_RETRY_AFTER_SECONDS))
         return seconds, now + dt.timedelta(seconds=seconds)

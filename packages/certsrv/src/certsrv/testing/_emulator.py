@@ -658,7 +658,7 @@ class AdcsEmulator:
                 return self._unknown()
             certs = self.ca.ca_chain(renewal) if chain else [self.ca.ca_certificate(renewal)]
         else:
-            req = self.ca.get(int(req_id)) if req_id.isdigit() else None
+            req = self.ca.get(int(req_id)) if req_id.isascii() and req_id.isdigit() else None
             if req is None:
                 return self._unknown()
             if req.certificate is None:

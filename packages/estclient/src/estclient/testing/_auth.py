@@ -64,7 +64,11 @@ class HttpAuthenticator:
 
     def _nonce_state(self, nonce: str) -> str:
         stamp, _, mac = nonce.partition(".")
-        if not stamp.isdigit() or not hmac.compare_digest(self._nonce(int(stamp)), nonce) or not mac:
+        if (
+            not (stamp.isascii() and stamp.isdigit())
+            or not hmac.compare_digest(self._nonce(int(stamp)), nonce)
+            or not mac
+        ):
             return "invalid"
         return "stale" if time.time() - int(stamp) > _NONCE_LIFETIME_S else "fresh"
 
