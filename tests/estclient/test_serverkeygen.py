@@ -11,16 +11,23 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
 
 from estclient import (
     MalformedResponseError,
     ServerKeyGenError,
     build_certs_only,
     build_serverkeygen_response,
+    csr_challenge_password,
+    decode_body,
+    load_csr,
+    order_chain,
+    parse_certs_only,
     parse_serverkeygen_response,
 )
 from estclient._serverkeygen import parse_multipart
 from tests._support.pki import Credential, TestPki, issue
+from tests.estclient import _vectors
 
 
 def _pem_body(der: bytes) -> bytes:
@@ -252,3 +259,57 @@ def test_parts_without_smime_type_are_told_apart_by_content(pki: TestPki) -> Non
     assert b"smime-type" not in stripped
     result = parse_serverkeygen_response(content_type, stripped, decrypt_key=_ec(pki.client))
     assert result.encrypted and result.certificate == pki.server.cert
+
+
+# RFC 7030 Appendix A.4, the /serverkeygen example as printed (LF line ends); provenance in data/README.md.
+A4_CT = "multipart/mixed ; boundary=estServerExampleBoundary"  # the RFC's header value, space before ';' included
+
+
+def _a4_body(newline: bytes = b"\n") -> bytes:
+    return _vectors.text("rfc7030_a4_serverkeygen_response.txt").replace(b"\n", newline)
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"], ids=["as-printed-lf", "crlf"])
+def test_rfc7030_a4_response_key_matches_its_certificate(newline: bytes) -> None:
+    body = _a4_body(newline)
+    parts = parse_multipart(A4_CT, body)
+    assert [(media, params) for media, params, _ in parts] == [
+        ("application/pkcs8", {}),
+        ("application/pkcs7-mime", {"smime-type": "certs-only"}),
+    ]
+    result = parse_serverkeygen_response(A4_CT, body)
+    assert result.encrypted is False
+    assert isinstance(result.private_key, rsa.RSAPrivateKey) and result.private_key.key_size == 2048
+    assert result.private_key.public_key() == result.certificate.public_key()
+    assert result.certificate.subject.rfc4514_string() == "CN=serverside key generated response"
+    assert result.certificate.serial_number == 22
+    assert result.certificates == (result.certificate,)
+
+
+def test_rfc7030_a4_certificate_chains_to_the_a1_new_root() -> None:
+    roots = parse_certs_only(decode_body(_vectors.text("rfc7030_a1_cacerts.b64"))).certificates
+    leaf = parse_serverkeygen_response(A4_CT, _a4_body()).certificate
+    chain = order_chain([*roots, leaf], leaf)
+    assert [c.subject.rfc4514_string() for c in chain] == [
+        "CN=serverside key generated response",
+        "CN=estExampleCA NwN",
+    ]
+
+
+def test_rfc7030_a4_key_with_the_a3_certificate_is_refused() -> None:
+    a3_certs = _vectors.text("rfc7030_a3_simpleenroll_response.b64")
+    head, _, _ = _a4_body().partition(b"Content-Type: application/pkcs7-mime")
+    body = head + b"Content-Type: application/pkcs7-mime; smime-type=certs-only\n\n" + a3_certs
+    body += b"--estServerExampleBoundary--\n"
+    with pytest.raises(ServerKeyGenError, match="not for the private key"):
+        parse_serverkeygen_response(A4_CT, body)
+
+
+def test_rfc7030_a4_request_is_a_signed_csr_for_another_key() -> None:
+    csr = load_csr(decode_body(_vectors.text("rfc7030_a4_serverkeygen_request.b64")))  # checks the signature
+    cn = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    serial = csr.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)[0].value
+    assert (cn, serial) == ("serverKeyGen req by client in demo step 12 1368141955", "PID:Widget SN:10")
+    assert csr_challenge_password(csr) == "dFsAXmJnjokBtDvr"  # the tls-unique PoP value
+    # The server generated a fresh key: the one returned is not the key in the request.
+    assert csr.public_key() != parse_serverkeygen_response(A4_CT, _a4_body()).private_key.public_key()
