@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from estclient import CsrSpec, EnrollResult, EstClient, EstHttpError, Pending, TrustAnchors
+from estclient import AsyncEstClient, CsrSpec, EnrollResult, EstClient, EstHttpError, Pending, TrustAnchors
 from estclient._b64 import decode_body, encode_body
 from estclient._csr import csr_challenge_password
 from estclient._csrattrs import OID_CHALLENGE_PASSWORD, CsrAttrOid, CsrAttrs, encode_csrattrs
@@ -210,3 +210,48 @@ async def test_async_redirects_get_followed_post_refused_http_refused(pki: TestP
     ]
     assert "not HTTPS" in str(downgrade.value)
     assert "elsewhere.example.test" in refused.value.hint
+
+
+def _signed_csr(common_name: str) -> x509.CertificateSigningRequest:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name.removeprefix("CN="))])
+    key = ec.generate_private_key(ec.SECP256R1())
+    return x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+
+
+def _cookie_peer(pki: TestPki, seen: list[str]) -> Any:
+    """A peer that pins the client with a load-balancer cookie on its first answer and records what comes back."""
+
+    def handler(req: Request) -> Response:
+        seen.append(req.headers.get("cookie", ""))
+        headers = list(CERTS_ONLY)
+        if len(seen) == 1:
+            headers.append(("Set-Cookie", "lb=backend-2; Path=/; Secure"))
+        if req.method == "GET":
+            return Response(200, headers, encode_body(build_certs_only([pki.root.cert])))
+        return Response(200, headers, issue_for(pki, req.body)[1])
+
+    return serve_tls(handler, pki.server_context())
+
+
+def test_cookies_set_by_the_server_are_sent_back(pki: TestPki) -> None:
+    # EST needs no cookies, but load balancers pin clients with them: the client's jar keeps them (the jar skips
+    # only its parsing work on answers that set none).
+    seen: list[str] = []
+    csr = _signed_csr("CN=pinned")
+    with _cookie_peer(pki, seen) as srv, EstClient(srv.url, trust=TrustAnchors.explicit_anchors([pki.root.cert])) as c:
+        c.cacerts()
+        c.simple_enroll(csr)
+        c.cacerts()
+    assert seen == ["", "lb=backend-2", "lb=backend-2"]
+
+
+@pytest.mark.anyio
+async def test_async_cookies_set_by_the_server_are_sent_back(pki: TestPki) -> None:
+    seen: list[str] = []
+    csr = _signed_csr("CN=pinned")
+    trust = TrustAnchors.explicit_anchors([pki.root.cert])
+    with _cookie_peer(pki, seen) as srv:
+        async with AsyncEstClient(srv.url, trust=trust) as c:
+            await c.cacerts()
+            await c.simple_enroll(csr)
+    assert seen == ["", "lb=backend-2"]

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from estclient import (
     CertsOnly,
     MalformedResponseError,
+    _asn1,
     build_certs_only,
     decode_body,
     encode_body,
@@ -158,3 +159,48 @@ def test_ber_with_indefinite_lengths_is_accepted() -> None:
     assert b"\x80" in ber[:2] and ber != der
     (cert,) = parse_certs_only(ber).certificates
     assert cert.serial_number == 21
+
+
+def _fast_and_full(der: bytes) -> tuple[object, object]:
+    return _asn1._certs_only_fast(der), _asn1._signed_data_full(der)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["rfc7030_a1_cacerts.b64", "rfc7030_a3_simpleenroll_response.b64", "libest_issue121_simpleenroll_response.b64"],
+)
+def test_plain_der_certs_only_messages_take_the_fast_split(name: str) -> None:
+    # Enrollment answers are split by the TLV reader alone (asn1crypto costs about 3x as much per answer);
+    # the parts must be exactly the full decoder's.
+    fast, full = _fast_and_full(decode_body(_vectors.text(name)))
+    assert fast is not None
+    assert fast == full
+
+
+def test_our_certs_only_with_crls_takes_the_fast_split(pki: TestPki) -> None:
+    now = dt.datetime.now(dt.UTC)
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(pki.root.cert.subject)
+        .last_update(now)
+        .next_update(now + dt.timedelta(days=1))
+        .sign(pki.root.key, hashes.SHA256())
+    )
+    fast, full = _fast_and_full(build_certs_only([pki.client.cert, pki.intermediate.cert], [crl]))
+    assert fast is not None
+    assert fast == full
+
+
+def test_signed_or_ber_messages_go_to_the_full_decoder(pki: TestPki) -> None:
+    der = decode_body(_vectors.text("rfc7030_a3_simpleenroll_response.b64"))
+    oid, signed_data = der[4:15], der[15:][4:]
+    ber = _indefinite(b"\x30\x82\x00\x00" + oid + _indefinite(b"\xa0\x82\x00\x00" + _indefinite(signed_data)))
+    signed = (
+        pkcs7.PKCS7SignatureBuilder()
+        .set_data(b"x")
+        .add_signer(pki.client.cert, pki.client.key, hashes.SHA256())
+        .sign(serialization.Encoding.DER, [])
+    )
+    for message in (ber, signed):
+        assert _asn1._certs_only_fast(message) is None
+        assert _asn1.signed_data_decode(message) == _asn1._signed_data_full(message)

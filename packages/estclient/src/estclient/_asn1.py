@@ -571,6 +571,59 @@ def content_info_encode(content_type: str, content_der: bytes) -> bytes:
 
 def signed_data_decode(der: bytes) -> SignedDataParts:
     """Decode a ContentInfo(SignedData) (a PKCS#7/CMS message)."""
+    return _certs_only_fast(der) or _signed_data_full(der)
+
+
+# The DER of the OIDs the fast path compares against (encoding fixed by X.690).
+_DER_OID_SIGNED_DATA = bytes.fromhex("06092a864886f70d010702")
+_DER_OID_DATA = bytes.fromhex("06092a864886f70d010701")
+_EMPTY_SET = b"\x31\x00"
+
+
+def _certs_only_fast(der: bytes) -> SignedDataParts | None:
+    """Take a plain-DER certs-only message apart with the TLV reader alone, or return None.
+
+    Every enrollment answer is a certs-only message (RFC 5272 §3.1: SignedData, id-data, no content, no
+    signers); splitting it here costs a fraction of asn1crypto's object model. Anything else (signers, content,
+    BER lengths, other certificate or CRL choices, unexpected tags) returns None and goes to
+    :func:`_signed_data_full`, which gives the same parts for what this accepts and the detailed error for what
+    neither accepts.
+    """
+    try:
+        outer = _peek(der)
+        if (outer.class_, outer.method, outer.tag) != (0, 1, 16):
+            return None
+        info = _children(outer.contents)
+        if len(info) != 2 or info[0] != _DER_OID_SIGNED_DATA or info[1][:1] != b"\xa0":
+            return None
+        signed = _peek(_peek(info[1]).contents)
+        if (signed.class_, signed.method, signed.tag) != (0, 1, 16):
+            return None
+        items = _children(signed.contents)
+    except Asn1Error:
+        return None
+    if len(items) < 4 or items[-1] != _EMPTY_SET:
+        return None
+    version, digests, encap, *sets = items[:-1]
+    if version[:1] != b"\x02" or digests[:1] != b"\x31" or encap != b"\x30\x0b" + _DER_OID_DATA:
+        return None
+    tags = [s[:1] for s in sets]
+    if tags not in ([], [b"\xa0"], [b"\xa1"], [b"\xa0", b"\xa1"]):
+        return None
+    found: dict[bytes, tuple[bytes, ...]] = {}
+    try:
+        for tag, element in zip(tags, sets, strict=True):
+            members = tuple(_children(_peek(element).contents))
+            if any(m[:1] != b"\x30" for m in members):  # only the plain Certificate / CertificateList choices
+                return None
+            found[tag] = members
+    except Asn1Error:
+        return None
+    return SignedDataParts(OID_DATA, None, found.get(b"\xa0", ()), found.get(b"\xa1", ()), ())
+
+
+def _signed_data_full(der: bytes) -> SignedDataParts:
+    """Decode any ContentInfo(SignedData) through asn1crypto (signers, content, BER)."""
 
     def run() -> SignedDataParts:
         ctype, body = content_info_decode(der)

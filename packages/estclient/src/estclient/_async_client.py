@@ -26,6 +26,7 @@ from estclient._client import (
     _too_large,
     lane_limits,
 )
+from estclient._cookies import SetCookieJar
 from estclient._csrattrs import CsrAttrs
 from estclient._errors import EstError, EstTimeoutError
 from estclient._operations import CsrInput, Exchange, Flow, Lane, Sleep
@@ -153,11 +154,12 @@ class AsyncEstClient:
         if http_client is None:
             checks, timeout_ = self._settings.checks, self._settings.timeout
             transport = make_async_transport(checks, limits=limits, proxy=proxy)
-            http_client = httpx.AsyncClient(transport=transport, timeout=timeout_, trust_env=False)
+            jar = SetCookieJar()  # one jar for the client and its lanes
+            http_client = httpx.AsyncClient(transport=transport, timeout=timeout_, trust_env=False, cookies=jar)
 
             def make_lane() -> httpx.AsyncClient:
                 lane = make_async_transport(checks, limits=lane_limits(limits), proxy=proxy)
-                return httpx.AsyncClient(transport=lane, timeout=timeout_, trust_env=False)
+                return httpx.AsyncClient(transport=lane, timeout=timeout_, trust_env=False, cookies=jar)
 
         self._http = http_client
         self._lanes = _AsyncLanes(make_lane, http_client, limits.max_connections or 10)
@@ -176,7 +178,7 @@ class AsyncEstClient:
         return self._settings.origin + self._settings.root
 
     async def _send(self, request: EstRequest, http: httpx.AsyncClient | None = None) -> Exchange:
-        url = self._settings.origin + request.path
+        url = self._settings.url_for(request.path)
         headers = {**self._headers, **dict(request.headers)}
         auth: Any = None if self.trust.is_bootstrap else (self._settings.auth or httpx.USE_CLIENT_DEFAULT)
         try:

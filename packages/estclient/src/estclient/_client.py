@@ -7,13 +7,14 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
 import httpx
 
 from estclient._auth import BasicAuth, ClientCertificate
+from estclient._cookies import SetCookieJar
 from estclient._csrattrs import CsrAttrs
 from estclient._errors import EstError, EstTimeoutError, MalformedResponseError, ProtocolVersionError
 from estclient._operations import CsrInput, Exchange, Flow, Lane, Operations, Sleep
@@ -53,6 +54,19 @@ class _Settings:
     auth: httpx.Auth | None
     timeout: httpx.Timeout
     operations: Operations
+    _urls: dict[str, httpx.URL] = field(default_factory=dict, compare=False, repr=False)
+
+    def url_for(self, path: str) -> httpx.URL:
+        """The request URL for an EST path, parsed once per path (httpx would parse the text on every request)."""
+        url = self._urls.get(path)
+        if url is None:
+            url = httpx.URL(self.origin + path)
+            if len(self._urls) < _MAX_CACHED_URLS:  # paths are operations x labels: few, but labels are the caller's
+                self._urls[path] = url
+        return url
+
+
+_MAX_CACHED_URLS: Final = 64
 
 
 def _settings(
@@ -274,11 +288,12 @@ class EstClient:
         if http_client is None:
             checks, timeout_ = self._settings.checks, self._settings.timeout
             transport = make_sync_transport(checks, limits=limits, proxy=proxy)
-            http_client = httpx.Client(transport=transport, timeout=timeout_, trust_env=False)
+            jar = SetCookieJar()  # one jar for the client and its lanes
+            http_client = httpx.Client(transport=transport, timeout=timeout_, trust_env=False, cookies=jar)
 
             def make_lane() -> httpx.Client:
                 lane = make_sync_transport(checks, limits=lane_limits(limits), proxy=proxy)
-                return httpx.Client(transport=lane, timeout=timeout_, trust_env=False)
+                return httpx.Client(transport=lane, timeout=timeout_, trust_env=False, cookies=jar)
 
         self._http = http_client
         self._lanes = _Lanes(make_lane, http_client, limits.max_connections or 10)
@@ -297,7 +312,7 @@ class EstClient:
         return self._settings.origin + self._settings.root
 
     def _send(self, request: EstRequest, http: httpx.Client | None = None) -> Exchange:
-        url = self._settings.origin + request.path
+        url = self._settings.url_for(request.path)
         headers = {**self._headers, **dict(request.headers)}
         auth: Any = None if self.trust.is_bootstrap else (self._settings.auth or httpx.USE_CLIENT_DEFAULT)
         try:
