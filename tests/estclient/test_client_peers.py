@@ -9,7 +9,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import email.utils
+import socket
 import ssl
+import time
 from typing import Any
 
 import pytest
@@ -255,3 +257,39 @@ async def test_async_cookies_set_by_the_server_are_sent_back(pki: TestPki) -> No
             await c.cacerts()
             await c.simple_enroll(csr)
     assert seen == ["", "lb=backend-2"]
+
+
+def _closing_peer(pki: TestPki) -> Any:
+    def handler(req: Request) -> Response:
+        req.connection_state.setdefault("requests", 0)
+        req.connection_state["requests"] += 1
+        return Response(200, CERTS_ONLY, encode_body(build_certs_only([pki.root.cert])))
+
+    return serve_tls(handler, pki.server_context())
+
+
+def _close_server_side(srv: Any) -> None:
+    """Close the connection of the last request from the server's side, as an idle timeout on the server does."""
+    srv.requests[-1].tls.shutdown(socket.SHUT_RDWR)
+    time.sleep(0.2)  # let the FIN reach the client's socket
+
+
+def test_a_pooled_connection_the_server_closed_is_replaced(pki: TestPki) -> None:
+    with _closing_peer(pki) as srv, EstClient(srv.url, trust=TrustAnchors.explicit_anchors([pki.root.cert])) as c:
+        c.cacerts()
+        _close_server_side(srv)
+        c.cacerts()
+    assert [r.connection_state["requests"] for r in srv.requests] == [1, 1]  # the second on a new connection
+
+
+@pytest.mark.anyio
+async def test_async_pooled_connection_the_server_closed_is_replaced(pki: TestPki) -> None:
+    # The async transport answers httpcore's "is the idle connection readable?" itself (from the socket looked up
+    # once): a connection the server closed must still be seen as closed and replaced.
+    with _closing_peer(pki) as srv:
+        async with AsyncEstClient(srv.url, trust=TrustAnchors.explicit_anchors([pki.root.cert])) as c:
+            await c.cacerts()
+            await c.cacerts()
+            _close_server_side(srv)
+            await c.cacerts()
+    assert [r.connection_state["requests"] for r in srv.requests] == [2, 2, 1]  # same state dict per connection

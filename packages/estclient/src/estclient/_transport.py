@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import select
 import ssl
 import typing
 from collections.abc import Iterable
@@ -85,6 +86,23 @@ class ServerChecks:
 
 def _is_verification_failure(exc: BaseException) -> bool:
     return find_cause(exc, ssl.SSLCertVerificationError) is not None
+
+
+def _is_readable(sock: typing.Any) -> bool:
+    """Whether ``sock`` has data or an end of stream to read (a pooled connection the server has closed).
+
+    The same test httpcore makes (a zero-timeout poll); a missing or closed socket counts as readable, so the
+    pool drops the connection.
+    """
+    fd = -1 if sock is None else sock.fileno()
+    if fd < 0:
+        return True
+    if not hasattr(select, "poll"):  # pragma: no cover - Windows
+        readable, _, _ = select.select([fd], [], [], 0)
+        return bool(readable)
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def _holds_for_a_body(buffer: bytes) -> bool:
@@ -210,6 +228,7 @@ class _AsyncStream(httpcore.AsyncNetworkStream):
         self._port = port
         self._via_proxy = via_proxy
         self._held = b""  # a request head waiting for its body (see _holds_for_a_body)
+        self._extra: dict[str, typing.Any] = {}  # the stream's socket and TLS object, once looked up
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         if self._held:
@@ -230,7 +249,20 @@ class _AsyncStream(httpcore.AsyncNetworkStream):
         await self._inner.aclose()
 
     def get_extra_info(self, info: str) -> typing.Any:
+        # httpcore asks every pooled connection whether it is readable (closed by the server) for each request,
+        # and anyio answers each lookup by building a dict of all the stream's attributes. The socket and the TLS
+        # object never change during a stream's life: they are looked up once.
+        if info == "is_readable":
+            return _is_readable(self._lasting("socket"))
+        if info in ("socket", "ssl_object"):
+            return self._lasting(info)
         return self._inner.get_extra_info(info)
+
+    def _lasting(self, info: str) -> typing.Any:
+        value = self._extra.get(info)
+        if value is None:
+            value = self._extra[info] = self._inner.get_extra_info(info)
+        return value
 
     async def start_tls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
