@@ -1,7 +1,8 @@
 """EstClient against small TLS peers written for one behaviour each (real TLS on loopback, tests/_support/tls_http).
 
 These cover what the project's EST server does not do on purpose: closing the connection after /csrattrs (so a
-linked CSR must be re-signed), redirects, Retry-After as an HTTP date.
+linked CSR must be re-signed), redirects, Retry-After as an HTTP date, load-balancer cookies, closing idle
+connections, and answering with the RFC 7030 Appendix A.4 bytes.
 """
 
 from __future__ import annotations
@@ -20,13 +21,24 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from estclient import AsyncEstClient, CsrSpec, EnrollResult, EstClient, EstHttpError, Pending, TrustAnchors
+from estclient import (
+    AsyncEstClient,
+    CsrSpec,
+    EnrollResult,
+    EstClient,
+    EstHttpError,
+    Pending,
+    ServerKeyGenResult,
+    TrustAnchors,
+    load_csr,
+)
 from estclient._b64 import decode_body, encode_body
 from estclient._csr import csr_challenge_password
 from estclient._csrattrs import OID_CHALLENGE_PASSWORD, CsrAttrOid, CsrAttrs, encode_csrattrs
 from estclient._pkcs7 import build_certs_only
 from tests._support.pki import TestPki
 from tests._support.tls_http import Request, Response, serve_tls
+from tests.estclient import _vectors
 
 CERTS_ONLY = [("Content-Type", "application/pkcs7-mime; smime-type=certs-only")]
 
@@ -293,3 +305,39 @@ async def test_async_pooled_connection_the_server_closed_is_replaced(pki: TestPk
             _close_server_side(srv)
             await c.cacerts()
     assert [r.connection_state["requests"] for r in srv.requests] == [2, 2, 1]  # same state dict per connection
+
+
+def _rfc7030_a4_peer(pki: TestPki, seen: list[bytes]) -> Any:
+    """A peer that answers /serverkeygen with RFC 7030 Appendix A.4's response, as printed (LF line ends)."""
+    body = _vectors.text("rfc7030_a4_serverkeygen_response.txt")
+
+    def handler(req: Request) -> Response:
+        seen.append(req.body)
+        return Response(200, [("Content-Type", "multipart/mixed ; boundary=estServerExampleBoundary")], body)
+
+    return serve_tls(handler, pki.server_context())
+
+
+def test_rfc7030_a4_answer_read_over_tls(pki: TestPki) -> None:
+    # The RFC's own request (a signed CSR) goes out as it is, and its own answer comes back parsed.
+    request = load_csr(decode_body(_vectors.text("rfc7030_a4_serverkeygen_request.b64")))
+    seen: list[bytes] = []
+    with (
+        _rfc7030_a4_peer(pki, seen) as srv,
+        EstClient(srv.url, trust=TrustAnchors.explicit_anchors([pki.root.cert])) as c,
+    ):
+        result = c.server_keygen(request)
+    assert isinstance(result, ServerKeyGenResult)
+    assert result.certificate.serial_number == 22
+    assert result.private_key.public_key() == result.certificate.public_key()
+    assert load_csr(decode_body(seen[0])) == request
+
+
+@pytest.mark.anyio
+async def test_async_rfc7030_a4_answer_read_over_tls(pki: TestPki) -> None:
+    request = load_csr(decode_body(_vectors.text("rfc7030_a4_serverkeygen_request.b64")))
+    with _rfc7030_a4_peer(pki, []) as srv:
+        async with AsyncEstClient(srv.url, trust=TrustAnchors.explicit_anchors([pki.root.cert])) as c:
+            result = await c.server_keygen(request)
+    assert isinstance(result, ServerKeyGenResult)
+    assert result.private_key.public_key() == result.certificate.public_key()
