@@ -52,6 +52,7 @@ def _seeds() -> list[bytes]:
         decode_body(_vectors.text("rfc7030_a1_cacerts.b64")),
         decode_body(_vectors.text("rfc7030_a3_simpleenroll_request.b64")),
         decode_body(_vectors.text("rfc7030_a3_simpleenroll_response.b64")),
+        decode_body(_vectors.text("rfc7030_a4_serverkeygen_request.b64")),
     ]
     for table in ("rfc_csrattrs.json", "libest_csrattrs.json"):
         for value in _vectors.table(table).values():
@@ -185,7 +186,8 @@ def serverkeygen_bodies(pki: TestPki) -> list[tuple[str, bytes]]:
     plain = build_serverkeygen_response(pki.client.key, pki.client.cert)
     encrypted = build_serverkeygen_response(pki.client.key, pki.client.cert, encrypt_to=_cert_for(pki))
     agreed = build_serverkeygen_response(pki.server.key, pki.server.cert, encrypt_to=_ec_cert_for(pki))
-    return [plain, encrypted, agreed]
+    a4 = _vectors.text("rfc7030_a4_serverkeygen_response.txt").replace(b"\n", b"\r\n")  # RFC 7030 Appendix A.4
+    return [plain, encrypted, agreed, ("multipart/mixed ; boundary=estServerExampleBoundary", a4)]
 
 
 def _ec_cert_for(pki: TestPki) -> x509.Certificate:
