@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import threading
 from collections.abc import Iterable, Sequence
@@ -36,6 +37,8 @@ _CA_KEY_USAGE = x509.KeyUsage(
     digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
     key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False,
 )  # fmt: skip
+_END_ENTITY = x509.BasicConstraints(ca=False, path_length=None)
+_END_ENTITY_EXTENSION = x509.Extension(x509.BasicConstraints.oid, True, _END_ENTITY)
 
 
 def _spki(key: CertificatePublicKeyTypes) -> bytes:
@@ -129,6 +132,15 @@ class LocalCa:
     def _authority_key_identifier(self) -> x509.AuthorityKeyIdentifier:
         return x509.AuthorityKeyIdentifier.from_issuer_public_key(self.private_key.public_key())
 
+    @cached_property
+    def _authority_key_identifier_extension(self) -> x509.Extension[x509.AuthorityKeyIdentifier]:
+        return x509.Extension(x509.AuthorityKeyIdentifier.oid, False, self._authority_key_identifier)
+
+    @cached_property
+    def _issuer(self) -> tuple[x509.Name, dt.datetime, hashes.SHA256 | None]:
+        """What every certificate issued takes from the CA: issuer name, latest end of validity, signature hash."""
+        return self.certificate.subject, self.certificate.not_valid_after_utc, _signature_hash(self.private_key)
+
     @property
     def pem(self) -> bytes:
         """The CA certificate and its chain, PEM (what a client trusts)."""
@@ -153,22 +165,60 @@ class LocalCa:
         Returns:
             The certificate.
         """
+        issuer, ca_not_after, signature_hash = self._issuer
         now = _now()
         builder = (
             x509.CertificateBuilder()
             .subject_name(subject)
-            .issuer_name(self.certificate.subject)
+            .issuer_name(issuer)
             .public_key(public_key)
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - _SKEW)
-            .not_valid_after(min(now + dt.timedelta(days=days), self.certificate.not_valid_after_utc))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .not_valid_after(min(now + dt.timedelta(days=days), ca_not_after))
+            .add_extension(_END_ENTITY, critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
             .add_extension(self._authority_key_identifier, critical=False)
         )
         for ext in extensions:
             builder = builder.add_extension(ext.value, critical=ext.critical)
-        return builder.sign(self.private_key, _signature_hash(self.private_key))
+        return builder.sign(self.private_key, signature_hash)
+
+    def _issue_requested(
+        self,
+        subject: x509.Name,
+        public_key: CertificatePublicKeyTypes,
+        extensions: Sequence[x509.Extension[x509.ExtensionType]],
+        days: int,
+    ) -> x509.Certificate:
+        """What :meth:`issue` issues, for a subject, key and extensions taken from a parsed CSR, at less cost.
+
+        :meth:`issue` sets each field through the builder's setters, which check the value and copy the builder.
+        Values from a parsed CSR (a Name, a key type the builder takes, distinct subjectAltName, keyUsage and
+        extendedKeyUsage extensions) and the CA's own pass those checks by construction, so they go to the builder
+        in one step: the same certificate, with less work. Dates the setters would refuse (an expired CA) and
+        subclasses that override :meth:`issue` go through :meth:`issue`.
+        """
+        issuer, ca_not_after, signature_hash = self._issuer
+        now = _now()
+        not_before, not_after = now - _SKEW, min(now + dt.timedelta(days=days), ca_not_after)
+        if not_after < not_before or type(self).issue is not LocalCa.issue:
+            return self.issue(subject, public_key, extensions=extensions, days=days)
+        ski = x509.SubjectKeyIdentifier.from_public_key(public_key)
+        builder = x509.CertificateBuilder(
+            issuer_name=issuer,
+            subject_name=subject,
+            public_key=public_key,
+            serial_number=x509.random_serial_number(),
+            not_valid_before=not_before.replace(tzinfo=None),  # naive UTC, as the setters store them
+            not_valid_after=not_after.replace(tzinfo=None),
+            extensions=[
+                _END_ENTITY_EXTENSION,
+                x509.Extension(x509.SubjectKeyIdentifier.oid, False, ski),
+                self._authority_key_identifier_extension,
+                *extensions,
+            ],
+        )
+        return builder.sign(self.private_key, signature_hash)
 
     def issue_tls_server(
         self, names: Sequence[str] = ("localhost",), ips: Sequence[str] = ("127.0.0.1", "::1")
@@ -214,12 +264,22 @@ def _new_key_like(public_key: CertificatePublicKeyTypes) -> CertificateIssuerPri
     )
 
 
-def _default_key_usage(public_key: CertificatePublicKeyTypes) -> x509.KeyUsage:
-    is_rsa = isinstance(public_key, rsa.RSAPublicKey)
-    return x509.KeyUsage(
-        digital_signature=True, content_commitment=False, key_encipherment=is_rsa, data_encipherment=False,
+def _key_usage(key_encipherment: bool) -> x509.Extension[x509.KeyUsage]:
+    usage = x509.KeyUsage(
+        digital_signature=True, content_commitment=False, key_encipherment=key_encipherment, data_encipherment=False,
         key_agreement=False, key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False,
     )  # fmt: skip
+    return x509.Extension(x509.KeyUsage.oid, True, usage)
+
+
+#: The keyUsage set when a CSR asks for none: digitalSignature, plus keyEncipherment for an RSA key.
+_DEFAULT_KEY_USAGE_RSA = _key_usage(True)
+_DEFAULT_KEY_USAGE = _key_usage(False)
+
+
+@functools.lru_cache(maxsize=8)
+def _extended_key_usage(usages: tuple[x509.ObjectIdentifier, ...]) -> x509.Extension[x509.ExtendedKeyUsage]:
+    return x509.Extension(x509.ExtendedKeyUsage.oid, False, x509.ExtendedKeyUsage(list(usages)))
 
 
 class LocalCaBackend:
@@ -260,24 +320,32 @@ class LocalCaBackend:
         """Return the configured CSR attributes (the same for every label)."""
         return self.attributes
 
-    def _extensions(self, csr: x509.CertificateSigningRequest) -> list[x509.Extension[x509.ExtensionType]]:
+    def _extensions(
+        self, csr: x509.CertificateSigningRequest, csr_key: CertificatePublicKeyTypes
+    ) -> list[x509.Extension[x509.ExtensionType]]:
         requested = [e for e in csr.extensions if isinstance(e.value, _COPIED_EXTENSIONS)]
         kinds = {type(e.value) for e in requested}
-        public_key = csr.public_key()
         if x509.KeyUsage not in kinds:
-            requested.append(x509.Extension(x509.KeyUsage.oid, True, _default_key_usage(public_key)))
+            rsa_key = isinstance(csr_key, rsa.RSAPublicKey)
+            requested.append(_DEFAULT_KEY_USAGE_RSA if rsa_key else _DEFAULT_KEY_USAGE)
         if x509.ExtendedKeyUsage not in kinds and self.default_eku:
-            eku = x509.ExtendedKeyUsage(list(self.default_eku))
-            requested.append(x509.Extension(x509.ExtendedKeyUsage.oid, False, eku))
+            requested.append(_extended_key_usage(tuple(self.default_eku)))
         return requested
 
-    def _issue(self, csr: x509.CertificateSigningRequest, public_key: CertificatePublicKeyTypes) -> Issued:
+    def _issue(
+        self,
+        csr: x509.CertificateSigningRequest,
+        public_key: CertificatePublicKeyTypes,
+        csr_key: CertificatePublicKeyTypes,
+    ) -> Issued:
+        # csr.subject and csr.public_key() build new objects on every call: each is taken once per request
+        subject = csr.subject
         has_san = any(isinstance(e.value, x509.SubjectAlternativeName) for e in csr.extensions)
-        if not len(csr.subject) and not has_san:
+        if not len(subject) and not has_san:
             raise EnrollmentRejected(
                 "The CSR has an empty subject and no subjectAltName; put the identity in the subject or a SAN."
             )
-        cert = self.ca.issue(csr.subject, public_key, extensions=self._extensions(csr), days=self.days)
+        cert = self.ca._issue_requested(subject, public_key, self._extensions(csr, csr_key), self.days)
         with self._lock:
             self.issued.append(cert)
         return Issued(cert, tuple(self.ca_certificates(None)))
@@ -291,7 +359,8 @@ class LocalCaBackend:
         renewal_of: x509.Certificate | None,
     ) -> Issued:
         """Issue a certificate for the CSR's key, subject and requested extensions."""
-        return self._issue(csr, csr.public_key())
+        key = csr.public_key()
+        return self._issue(csr, key, key)
 
     def server_keygen(
         self,
@@ -301,6 +370,7 @@ class LocalCaBackend:
         requester: Requester,
     ) -> IssuedWithKey:
         """Generate a key of the CSR key's type (same curve, or RSA of the same size) and issue a certificate."""
-        key = _new_key_like(csr.public_key())
-        issued = self._issue(csr, key.public_key())
+        requested = csr.public_key()
+        key = _new_key_like(requested)
+        issued = self._issue(csr, key.public_key(), requested)
         return IssuedWithKey(key, issued.certificate, issued.chain)
