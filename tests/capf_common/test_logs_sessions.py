@@ -135,6 +135,19 @@ def test_two_failed_blocks_of_two_devices_are_two_findings() -> None:
     ]
 
 
+def test_a_cut_failed_block_does_not_swallow_the_next_call() -> None:
+    """A block without its ``<--`` line (an excerpt cut there) ends at the next ``-->SetOperationStatus`` call."""
+    other = "SEP0011223344BB"
+    cut = _set_operation_status("10:00:00.100", "CAPF_OP_FAIL_LATE_REQUEST", 11)[:-1]
+    lines = [*cut, *_set_operation_status("10:00:00.200", "CAPF_OP_FAIL_LATE_REQUEST", 11, device=other)]
+    report = analyze_logs([("capf00000001.txt", "\n".join(lines))])
+    assert [(f.problem, f.device) for f in report.findings] == [
+        ("capf-operation-failed", DEVICE),
+        ("capf-operation-failed", other),
+    ]
+    assert all(other not in e.text for e in report.findings[0].evidence)
+
+
 def test_unknown_device_session_is_named() -> None:
     unknown = "SEP00AABBCCDD03"
     lines = [

@@ -576,7 +576,12 @@ def _capf_hits(entries: Sequence[LogEntry], libest_version: str | None) -> list[
         hit: _Hit | None = None
         function = entry.function or ""
         status = _CAPF_STATUS.search(text) if function.startswith("SetOperationStatus") else None
-        if status_block is not None and status is not None and (entry.path, status.group(1)) == status_block[:2]:
+        if (
+            status_block is not None
+            and status is not None
+            and (entry.path, status.group(1)) == status_block[:2]
+            and not entry.message.startswith("-->")  # a new call opens its own block, even if the last one was cut
+        ):
             # a further line of the same failed SetOperationStatus call (the SQL line names the device)
             block = status_block[2]
             block.support.append(entry)
