@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from estclient import EstError, MalformedRequestError, MalformedResponseError, decode_body, encode_body
 
@@ -73,3 +76,42 @@ def test_decode_error_class_and_name_are_selectable() -> None:
         decode_body(b"%%%", what="/simpleenroll request", error=MalformedRequestError)
     assert "/simpleenroll request" in str(info.value)
     assert isinstance(info.value, EstError)
+
+
+def _as_specified(data: bytes) -> bytes | None:
+    """RFC 8951 §3.1 leniency spelled out step by step (None: refused): the reference for the fast decoder."""
+    text = re.sub(rb"[ \t\r\n\f\v]+", b"", data.rstrip(b"\x00 \t\r\n"))
+    if not text or re.fullmatch(rb"[A-Za-z0-9+/]*={0,2}", text) is None:
+        return None
+    stripped = text.rstrip(b"=")
+    if len(stripped) % 4 == 1:
+        return None
+    return base64.b64decode(stripped + b"=" * (-len(stripped) % 4), validate=True)
+
+
+_BASE64ISH = st.lists(
+    st.one_of(
+        st.sampled_from([b"A", b"z", b"0", b"+", b"/", b"=", b"==", b"\r\n", b" ", b"\t", b"\x00", b"\x0b", b"-"]),
+        st.binary(max_size=3),
+    ),
+    max_size=40,
+).map(b"".join)
+
+
+@settings(max_examples=300, deadline=None)
+@example(b"QQ===")  # three pad characters: refused, though the data before them is fine
+@example(b"QQ==QQ==")  # padding inside
+@example(b"QUJD=")  # a pad character where none is due: tolerated
+@example(b"==")
+@example(b"QUJDRA")  # missing padding: tolerated
+@example(b"QUJDR")  # an impossible length
+@given(st.one_of(_BASE64ISH, st.binary(max_size=64), st.binary(max_size=48).map(encode_body)))
+def test_decoding_follows_the_specified_leniency_exactly(data: bytes) -> None:
+    # decode_body takes a native one-pass route for well-formed bodies; it must accept and refuse exactly what the
+    # step-by-step reading accepts and refuses, and decode to the same bytes.
+    expected = _as_specified(data)
+    if expected is None:
+        with pytest.raises(MalformedResponseError):
+            decode_body(data)
+    else:
+        assert decode_body(data) == expected

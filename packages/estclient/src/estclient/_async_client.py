@@ -192,7 +192,8 @@ class AsyncEstClient:
             ) as raw:
                 if raw.url.scheme != "https":
                     raise _downgraded(request.operation, str(raw.url))
-                binding = tls_binding(raw)  # now: the connection may close once the body is read
+                # now: the connection may close once the body is read
+                binding = tls_binding(raw, with_anchor=request.operation == "cacerts")
                 chunks: list[bytes] = []
                 size = 0
                 async for chunk in raw.aiter_bytes():

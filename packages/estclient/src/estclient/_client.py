@@ -326,7 +326,8 @@ class EstClient:
             ) as raw:
                 if raw.url.scheme != "https":
                     raise _downgraded(request.operation, str(raw.url))
-                binding = tls_binding(raw)  # now: the connection may close once the body is read
+                # now: the connection may close once the body is read
+                binding = tls_binding(raw, with_anchor=request.operation == "cacerts")
                 chunks: list[bytes] = []
                 size = 0
                 for chunk in raw.iter_bytes():

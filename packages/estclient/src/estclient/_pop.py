@@ -121,11 +121,13 @@ class TlsBinding:
     anchor_der: bytes | None = None
 
 
-def tls_binding(response: httpx.Response) -> TlsBinding:
+def tls_binding(response: httpx.Response, *, with_anchor: bool = True) -> TlsBinding:
     """Read the TLS version and tls-unique of the connection that carried ``response``.
 
     Args:
         response: An httpx response (its ``network_stream`` extension names the connection).
+        with_anchor: Also find the trust anchor that ended the verified chain (it costs a copy of the chain;
+            only ``/cacerts`` reports which anchor authenticated the server).
 
     Returns:
         The binding; fields are None when httpx does not expose the connection.
@@ -141,7 +143,7 @@ def tls_binding(response: httpx.Response) -> TlsBinding:
             unique = ssl_object.get_channel_binding("tls-unique")
         except (ValueError, OSError):
             unique = None
-    return TlsBinding(version, unique or None, verified_anchor(ssl_object))
+    return TlsBinding(version, unique or None, verified_anchor(ssl_object) if with_anchor else None)
 
 
 def decide_linking(mode: LinkingMode, binding: TlsBinding, requirements: CsrAttrs | None) -> str | None:
