@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from estclient.testing import EstServer
+from estclient.testing import EstServer, _http
 from estclient.testing._http import MAX_HEAD_LINE, MAX_HEAD_LINES, _Handler, parse_fields, read_head_lines
 
 _DATE = "Fri, 27 Nov 2026 00:00:00 GMT"
@@ -46,16 +46,31 @@ class _Ours(_Handler):
         return _DATE
 
 
-def _parse(cls: type[http.server.BaseHTTPRequestHandler], data: bytes) -> dict[str, object]:
-    """Run the request-head part of ``handle_one_request`` on ``data`` without a socket; return what it left."""
+def _run(
+    cls: type[http.server.BaseHTTPRequestHandler], data: bytes, buffer_size: int | None = None
+) -> tuple[Any, bool | None]:
+    """Run the request-head part of ``handle_one_request`` on ``data`` without a socket: the handler, the result.
+
+    With a ``buffer_size``, the handler reads through a ``BufferedReader`` of that size, as from a socket (where a
+    head whole in the buffer is read in one step); without, from a ``BytesIO`` (line by line).
+    """
     handler = cls.__new__(cls)  # no socket: set what parse_request uses by hand
-    rfile, wfile = io.BytesIO(data), io.BytesIO()
+    rfile: Any = io.BytesIO(data) if buffer_size is None else io.BufferedReader(io.BytesIO(data), buffer_size)
+    wfile = io.BytesIO()
     handler.rfile, handler.wfile = rfile, wfile
     handler.client_address = ("127.0.0.1", 40000)
     handler.close_connection = True
     raw = rfile.readline(65537)
     handler.raw_requestline = raw  # type: ignore[attr-defined]
-    ok = handler.parse_request() if 0 < len(raw) <= 65536 else None
+    return handler, (handler.parse_request() if 0 < len(raw) <= 65536 else None)
+
+
+def _parse(
+    cls: type[http.server.BaseHTTPRequestHandler], data: bytes, buffer_size: int | None = None
+) -> dict[str, object]:
+    """Run the request-head part of ``handle_one_request`` on ``data`` without a socket; return what it left."""
+    handler, ok = _run(cls, data, buffer_size)
+    rfile, wfile = handler.rfile, handler.wfile
     headers = getattr(handler, "headers", None)
     return {
         "ok": ok,
@@ -116,26 +131,106 @@ _REQUEST_LINES = st.one_of(
 )
 
 
+#: None: a BytesIO (read line by line); else a BufferedReader of that size (from 1 byte to the socket's 8192).
+_BUFFER_SIZES = st.sampled_from([None, 1, 2, 16, 64, 8192])
+
+
 @settings(max_examples=600, deadline=None)
 @given(
     request_line=_REQUEST_LINES,
     fields=_field_lines(),
     end=st.sampled_from([b"\r\n", b"\n", b""]),
     rest=st.binary(max_size=8),
+    buffer_size=_BUFFER_SIZES,
 )
 def test_a_head_is_read_exactly_as_http_server_reads_it(
-    request_line: bytes, fields: bytes, end: bytes, rest: bytes
+    request_line: bytes, fields: bytes, end: bytes, rest: bytes, buffer_size: int | None
 ) -> None:
     data = request_line + fields + end + rest
-    assert _parse(_Ours, data) == _parse(_Stdlib, data)
+    assert _parse(_Ours, data, buffer_size) == _parse(_Stdlib, data, buffer_size)
+
+
+_ASKED = ("content-length", "connection", "expect", "transfer-encoding", "x-a", "host", "from", "authorization", "")
 
 
 @settings(max_examples=400, deadline=None)
-@given(data=st.binary(max_size=300))
-def test_arbitrary_bytes_give_a_request_or_an_error_answer(data: bytes) -> None:
+@given(
+    request_line=_REQUEST_LINES,
+    fields=_field_lines(),
+    end=st.sampled_from([b"\r\n", b"\n", b""]),
+    buffer_size=_BUFFER_SIZES,
+)
+def test_the_fields_the_handler_reads_are_the_message_s(
+    request_line: bytes, fields: bytes, end: bytes, buffer_size: int | None
+) -> None:
+    """The handler reads fields from maps made once per head (plain heads) or from the message (any other head):
+    either way what ``headers.get`` and ``headers.items`` give."""
+    handler, ok = _run(_Ours, request_line + fields + end, buffer_size)
+    if not ok:
+        return
+    assert [handler._field(n) for n in _ASKED] == [handler.headers.get(n) for n in _ASKED]
+    expected = {k.lower(): v for k, v in handler.headers.items()}
+    assert list(handler._field_map().items()) == list(expected.items())
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        b"X-A: x\ry\r\nHost: h\r\n",  # a lone CR in a value
+        b"X-A: x\r\r\nHost: h\r\n",
+        b"X-A: x\r\n y\r\n",  # a folded value
+        b"X-A: x\r\nno colon\r\n",
+        b"X A: x\r\n",  # a space in the name
+        b"X-A:x\r\n\xc3\xa9: y\r\n",  # a name outside ASCII
+        b"X-A: \xe9\x00\r\n",  # any byte but CR and LF is a value's
+        b": x\r\n",
+        b"X-A: x\r",  # cut
+        b"X-A: 1\r\n" * 99,
+        b"X-A: 1\r\n" * 100,  # one line too many with the blank line
+    ],
+)
+@pytest.mark.parametrize("end", [b"\r\n", b"\n", b""])
+def test_odd_heads_in_the_buffer_are_read_as_http_server_reads_them(fields: bytes, end: bytes) -> None:
+    data = b"POST /x HTTP/1.1\r\n" + fields + end + b"rest"
+    assert _parse(_Ours, data, 8192) == _parse(_Stdlib, data, 8192)
+
+
+def test_a_plain_head_in_the_buffer_is_read_in_one_step_and_no_further(monkeypatch: pytest.MonkeyPatch) -> None:
+    head = b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 4\nX-A:\t a b \r\n\r\nbody"
+    lines_read: list[object] = []
+
+    def read_head_lines(rfile: object) -> list[bytes]:
+        lines_read.append(rfile)
+        return []
+
+    monkeypatch.setattr(_http, "read_head_lines", read_head_lines)
+    handler, ok = _run(_Ours, head, 8192)
+    assert ok is True
+    assert lines_read == []
+    assert handler.headers.items() == [("Host", "h"), ("Content-Length", "4"), ("X-A", "a b ")]
+    assert handler.rfile.read() == b"body"
+
+
+def test_a_plain_head_is_read_from_the_field_maps() -> None:
+    head = b"POST /x HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nx-a: 2\r\nContent-Length: 0\r\nX-A: 3\r\n\r\n"
+    handler, ok = _run(_Ours, head)
+    assert ok is True
+    assert handler._fields is not None
+    assert handler._field("x-a") == "1"
+    assert handler._field_map() == {"host": "h", "x-a": "3", "content-length": "0"}
+    folded, ok = _run(_Ours, b"POST /x HTTP/1.1\r\nX-A: 1\r\n 2\r\n\r\n")
+    assert ok is True
+    assert folded._fields is None
+    assert folded._field("x-a") == "1\r\n 2"
+    assert folded._field_map() == {"x-a": "1\r\n 2"}
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.binary(max_size=300), buffer_size=_BUFFER_SIZES)
+def test_arbitrary_bytes_give_a_request_or_an_error_answer(data: bytes, buffer_size: int | None) -> None:
     for head in (data, b"POST /x HTTP/1.1\r\n" + data):
-        seen = _parse(_Ours, head)
-        assert seen == _parse(_Stdlib, head)
+        seen = _parse(_Ours, head, buffer_size)
+        assert seen == _parse(_Stdlib, head, buffer_size)
         if seen["ok"]:
             assert seen["written"] in (b"", b"HTTP/1.1 100 Continue\r\n\r\n")
         elif seen["written"]:
@@ -161,9 +256,10 @@ def test_limits_are_the_ones_http_client_applies() -> None:
         (b"A: " + b"b" * (MAX_HEAD_LINE - 4) + b"\r\n\r\n", 431, b"Line too long"),
     ],
 )
-def test_head_limits(head: bytes, status: int | None, reason: bytes | None) -> None:
-    ours = _parse(_Ours, b"POST /x HTTP/1.1\r\n" + head)
-    assert ours == _parse(_Stdlib, b"POST /x HTTP/1.1\r\n" + head)
+@pytest.mark.parametrize("buffer_size", [None, 8192, 1 << 17])
+def test_head_limits(head: bytes, status: int | None, reason: bytes | None, buffer_size: int | None) -> None:
+    ours = _parse(_Ours, b"POST /x HTTP/1.1\r\n" + head, buffer_size)
+    assert ours == _parse(_Stdlib, b"POST /x HTTP/1.1\r\n" + head, buffer_size)
     if status is None:
         assert ours["ok"] is True
     else:
@@ -188,9 +284,10 @@ def test_head_limits(head: bytes, status: int | None, reason: bytes | None) -> N
         (b"GET /x\r\nConnection: keep-alive\r\n\r\n", False, b""),  # HTTP/0.9 form, as http.server treats it
     ],
 )
-def test_connection_and_expect(head: bytes, close: bool, written: bytes) -> None:
-    ours = _parse(_Ours, head)
-    assert ours == _parse(_Stdlib, head)
+@pytest.mark.parametrize("buffer_size", [None, 8192])
+def test_connection_and_expect(head: bytes, close: bool, written: bytes, buffer_size: int | None) -> None:
+    ours = _parse(_Ours, head, buffer_size)
+    assert ours == _parse(_Stdlib, head, buffer_size)
     assert (ours["ok"], ours["close"], ours["written"]) == (True, close, written)
 
 

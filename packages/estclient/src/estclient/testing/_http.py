@@ -50,8 +50,33 @@ _PLAIN_REQUEST_LINE = re.compile(rb"([A-Z]+) (/(?!/)[!-~]*) HTTP/1\.1\r?\n")
 _FIELD_NAME = re.compile(rb"[!-9;-~]+")
 
 
+#: A whole plain head (see :func:`_plain_fields`): "name:value" lines, each ending in CRLF or LF, then an empty line.
+_PLAIN_HEAD = re.compile(rb"(?:[!-9;-~]+:[^\r\n]*\r?\n)*\r?\n")
+#: One line of a plain head: the name, and the value without the spaces and tabs after the colon.
+_PLAIN_FIELD = re.compile(rb"([!-9;-~]+):[ \t]*([^\r\n]*)\r?\n")
+
+
 class _LineReader(Protocol):
     def readline(self, size: int = -1, /) -> bytes: ...
+
+
+def read_buffered_plain_head(rfile: object) -> list[tuple[str, str]] | None:
+    """The (name, value) pairs of a plain head already in ``rfile``'s buffer, read in one step; else None.
+
+    Same result as :func:`read_head_lines` then :func:`_plain_fields`, for a head that those accept and that is
+    whole in the buffer of a ``BufferedReader`` (within the limits: at most :data:`MAX_HEAD_LINES` lines, none
+    longer than :data:`MAX_HEAD_LINE`). Anything else, nothing is consumed and None tells the caller to read line
+    by line.
+    """
+    peek = getattr(rfile, "peek", None)
+    if peek is None:
+        return None
+    buffered = peek()  # like readline, at most one read from the socket when nothing is buffered
+    match = _PLAIN_HEAD.match(buffered)
+    if match is None or match.end() > MAX_HEAD_LINE or buffered.count(b"\n", 0, match.end()) > MAX_HEAD_LINES:
+        return None
+    head = rfile.read(match.end())  # type: ignore[attr-defined]
+    return [(name.decode("ascii"), value.decode("iso-8859-1")) for name, value in _PLAIN_FIELD.findall(head)]
 
 
 def read_head_lines(rfile: _LineReader) -> list[bytes]:
@@ -105,15 +130,38 @@ def parse_fields(lines: Sequence[bytes], message_class: type = http.client.HTTPM
     duplicate fields, ``items`` in order).
     """
     pairs = _plain_fields(lines)
-    if pairs is None:
-        message: email.message.Message = email.parser.Parser(_class=message_class).parsestr(
-            b"".join(lines).decode("iso-8859-1")
-        )
-        return message
-    message = message_class()
+    return _email_message(lines, message_class) if pairs is None else _message(pairs, message_class)
+
+
+def _email_message(lines: Sequence[bytes], message_class: type) -> email.message.Message:
+    message: email.message.Message = email.parser.Parser(_class=message_class).parsestr(
+        b"".join(lines).decode("iso-8859-1")
+    )
+    return message
+
+
+def _message(pairs: Sequence[tuple[str, str]], message_class: type) -> email.message.Message:
+    message: email.message.Message = message_class()
     for name, value in pairs:
         message.set_raw(name, value)
     return message
+
+
+def field_maps(pairs: Sequence[tuple[str, str]]) -> tuple[dict[str, str], dict[str, str]]:
+    """The fields of a plain head (see :func:`_plain_fields`) by lower-case name: the first and the last value.
+
+    For the message :func:`parse_fields` makes of that head, ``message.get(name)`` is the first value (the
+    email parser's rule, which ``http.server`` follows), and ``{k.lower(): v for k, v in message.items()}`` is the
+    second map, in the same order. Read from the pairs, without going through the message for each field.
+    """
+    first: dict[str, str] = {}
+    last: dict[str, str] = {}
+    for name, value in pairs:
+        key = name.lower()
+        last[key] = value
+        if key not in first:
+            first[key] = value
+    return first, last
 
 
 @functools.lru_cache(maxsize=2)
@@ -184,6 +232,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server: HttpServer
     raw_requestline: bytes
     timeout = 60.0  # idle keep-alive connections are closed after this
+    _fields: tuple[dict[str, str], dict[str, str]] | None = None  # of a plain head (field_maps), per request
 
     def setup(self) -> None:
         sock = self.request
@@ -218,8 +267,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         A request line in another shape than ``METHOD /target HTTP/1.1`` goes to the stdlib method unchanged. For
         the usual one, this does what that method does after the request line (CPython 3.11 to 3.13): read the
         head with http.client's limits (431 beyond them), parse it (:func:`parse_fields`), then honour
-        ``Connection: close`` and ``Expect: 100-continue``.
+        ``Connection: close`` and ``Expect: 100-continue``. A plain head that arrived whole is read in one step
+        (:func:`read_buffered_plain_head`), and its fields are looked up in maps made once (:func:`field_maps`).
         """
+        self._fields = None
         match = _PLAIN_REQUEST_LINE.fullmatch(self.raw_requestline)
         if match is None or self.protocol_version != "HTTP/1.1":
             return super().parse_request()
@@ -228,23 +279,43 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.request_version = "HTTP/1.1"
         self.requestline = self.raw_requestline.rstrip(b"\r\n").decode("ascii")
         self.close_connection = False
-        try:
-            lines = read_head_lines(self.rfile)
-        except http.client.LineTooLong as exc:
-            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long", str(exc))
-            return False
-        except http.client.HTTPException as exc:
-            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers", str(exc))
-            return False
-        self.headers = parse_fields(lines, self.MessageClass)
-        if self.headers.get("Connection", "").lower() == "close":  # ("keep-alive" is what HTTP/1.1 does anyway)
+        pairs = read_buffered_plain_head(self.rfile)
+        if pairs is None:
+            try:
+                lines = read_head_lines(self.rfile)
+            except http.client.LineTooLong as exc:
+                self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long", str(exc))
+                return False
+            except http.client.HTTPException as exc:
+                self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers", str(exc))
+                return False
+            pairs = _plain_fields(lines)
+            if pairs is None:
+                self.headers = _email_message(lines, self.MessageClass)
+        if pairs is not None:
+            self.headers = _message(pairs, self.MessageClass)
+            self._fields = field_maps(pairs)
+        if (self._field("connection") or "").lower() == "close":  # ("keep-alive" is what HTTP/1.1 does anyway)
             self.close_connection = True
-        if self.headers.get("Expect", "").lower() == "100-continue":
+        if (self._field("expect") or "").lower() == "100-continue":
             return self.handle_expect_100()
         return True
 
+    def _field(self, name: str) -> str | None:
+        """``self.headers.get(name)`` for a lower-case name (the first field of that name)."""
+        if self._fields is not None:
+            return self._fields[0].get(name)
+        value: str | None = self.headers.get(name)
+        return value
+
+    def _field_map(self) -> dict[str, str]:
+        """The request's fields by lower-case name, the last of duplicates (as EstServer.requests records them)."""
+        if self._fields is not None:
+            return self._fields[1]
+        return {k.lower(): v for k, v in self.headers.items()}
+
     def _read_body(self) -> bytes | None:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+        if "chunked" in (self._field("transfer-encoding") or "").lower():
             chunks: list[bytes] = []
             total = 0
             while True:
@@ -258,7 +329,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     return None
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline(10)
-        length = int(self.headers.get("Content-Length") or 0)
+        length = int(self._field("content-length") or 0)
         if length > MAX_BODY:
             # Read (and drop) what the client sends, up to a bound, so it can read the 413 instead of hitting a
             # reset while it is still writing.
@@ -277,7 +348,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         exchange = Exchange(
             self.command,
             self.path,
-            {k.lower(): v for k, v in self.headers.items()},
+            self._field_map(),
             body or b"",
             self.connection,
             self.client_address[0],

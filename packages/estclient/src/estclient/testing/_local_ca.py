@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import ipaddress
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
     CertificatePublicKeyTypes,
 )
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from estclient.testing import _der
 from estclient.testing._backend import EnrollmentRejected, Issued, IssuedWithKey, Requester
 
 if TYPE_CHECKING:
@@ -51,6 +54,131 @@ def _now() -> dt.datetime:
 
 def _signature_hash(key: CertificateIssuerPrivateKeyTypes) -> hashes.SHA256 | None:
     return None if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey) else hashes.SHA256()
+
+
+def _extension_der(ext: x509.Extension[x509.ExtensionType]) -> bytes:
+    """An Extension as the certificate builder writes it (critical only when true: DEFAULT FALSE)."""
+    flag = b"\x01\x01\xff" if ext.critical else b""
+    return _der.sequence(_der.oid(ext.oid.dotted_string), flag, _der.der(0x04, ext.value.public_bytes()))
+
+
+#: The default keyUsage and extendedKeyUsage extensions (objects that live as long as the process), encoded once and
+#: found by identity; any other extension is encoded when used.
+_ENCODED: dict[int, tuple[x509.Extension[x509.ExtensionType], bytes]] = {}
+
+
+def _encoded(ext: x509.Extension[x509.ExtensionType]) -> bytes:
+    known = _ENCODED.get(id(ext))
+    if known is not None and known[0] is ext:
+        return known[1]
+    return _extension_der(ext)
+
+
+_E = TypeVar("_E", bound=x509.ExtensionType)
+
+
+def _remember(ext: x509.Extension[_E]) -> x509.Extension[_E]:
+    """Encode a long-lived extension once (it stays referenced here, so its id is never another object's)."""
+    _ENCODED[id(ext)] = (ext, _extension_der(ext))
+    return ext
+
+
+_SKI_HEAD = _der.oid(x509.SubjectKeyIdentifier.oid.dotted_string)
+
+
+def _subject_key_identifier_der(spki: bytes) -> bytes:
+    """The subjectKeyIdentifier extension for a SubjectPublicKeyInfo (DER), as the certificate builder writes it.
+
+    The identifier is the SHA-1 of the subjectPublicKey bits (RFC 5280 §4.2.1.2, method 1): what
+    ``x509.SubjectKeyIdentifier.from_public_key`` computes.
+    """
+    bits = _der.content(_der.elements(spki)[1])[1:]  # the BIT STRING without its unused-bits count
+    digest = hashlib.sha1(bits).digest()  # noqa: S324 (RFC 5280's key identifier method)
+    return _der.sequence(_SKI_HEAD, _der.der(0x04, _der.der(0x04, digest)))
+
+
+def _sign_function(
+    key: CertificateIssuerPrivateKeyTypes, signature_hash: hashes.SHA256 | None
+) -> Callable[[bytes], bytes] | None:
+    """Signs as ``CertificateBuilder.sign(key, signature_hash)`` does: ECDSA, RSA PKCS#1 v1.5, or EdDSA."""
+    if isinstance(key, ec.EllipticCurvePrivateKey) and signature_hash is not None:
+        ecdsa = ec.ECDSA(signature_hash)  # made once per CA, not once per certificate
+        return lambda data: key.sign(data, ecdsa)
+    if isinstance(key, rsa.RSAPrivateKey) and signature_hash is not None:
+        pkcs1 = padding.PKCS1v15()
+        return lambda data: key.sign(data, pkcs1, signature_hash)
+    if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey) and signature_hash is None:
+        return key.sign
+    return None
+
+
+@dataclass(frozen=True)
+class _DirectSigner:
+    """Writes and signs a CA's certificates without ``CertificateBuilder``: the same DER, less work per certificate.
+
+    The builder calls back into Python for every part of a certificate (type checks of the key and hash, a new
+    ECDSA object, each name attribute and extension). Here the parts that never change for a CA are encoded once:
+    the signature AlgorithmIdentifier and the issuer name come from a certificate the builder made with the CA's
+    key, and the signing itself is checked once against that certificate.
+    """
+
+    algorithm: bytes
+    issuer: bytes
+    sign: Callable[[bytes], bytes]
+    end_entity: bytes  # the basicConstraints extension
+    authority_key_identifier: bytes  # the authorityKeyIdentifier extension
+
+    @classmethod
+    def for_ca(cls, ca: LocalCa) -> _DirectSigner | None:
+        """The signer for a CA, or None when its key is of a kind this does not sign for (the builder does)."""
+        issuer, _, signature_hash = ca._issuer
+        key = ca.private_key
+        sign = _sign_function(key, signature_hash)
+        if sign is None:
+            return None
+        try:
+            probe = x509.CertificateBuilder(
+                issuer_name=issuer,
+                subject_name=issuer,
+                public_key=key.public_key(),
+                serial_number=1,
+                not_valid_before=dt.datetime(2000, 1, 1),  # naive UTC, as the builder keeps them
+                not_valid_after=dt.datetime(2000, 1, 2),
+            ).sign(key, signature_hash)
+            tbs = probe.tbs_certificate_bytes
+            _, _, algorithm, issuer_der, *_ = _der.elements(tbs)
+            own = x509.load_der_x509_certificate(_der.sequence(tbs, algorithm, _bit_string(sign(tbs))))
+            own.verify_directly_issued_by(probe)
+        except (ValueError, TypeError, InvalidSignature):
+            return None
+        aki = _extension_der(ca._authority_key_identifier_extension)
+        return cls(algorithm, issuer_der, sign, _extension_der(_END_ENTITY_EXTENSION), aki)
+
+    def issue(
+        self,
+        serial_number: int,
+        not_before: dt.datetime,
+        not_after: dt.datetime,
+        subject: x509.Name,
+        spki: bytes,
+        extensions: Sequence[bytes],
+    ) -> x509.Certificate:
+        """The certificate the builder makes of these fields (all extensions encoded, in order; dates in UTC)."""
+        tbs = _der.sequence(
+            b"\xa0\x03\x02\x01\x02",  # [0] EXPLICIT version v3
+            _der.integer(serial_number),
+            self.algorithm,
+            self.issuer,
+            _der.validity(not_before, not_after),
+            subject.public_bytes(),
+            spki,
+            _der.der(0xA3, _der.sequence(*extensions)),
+        )
+        return x509.load_der_x509_certificate(_der.sequence(tbs, self.algorithm, _bit_string(self.sign(tbs))))
+
+
+def _bit_string(data: bytes) -> bytes:
+    return _der.der(0x03, b"\x00" + data)
 
 
 @dataclass(frozen=True)
@@ -195,20 +323,32 @@ class LocalCa:
         :meth:`issue` sets each field through the builder's setters, which check the value and copy the builder.
         Values from a parsed CSR (a Name, a key type the builder takes, distinct subjectAltName, keyUsage and
         extendedKeyUsage extensions) and the CA's own pass those checks by construction, so they go to the builder
-        in one step: the same certificate, with less work. Dates the setters would refuse (an expired CA) and
-        subclasses that override :meth:`issue` go through :meth:`issue`.
+        in one step: the same certificate, with less work. For a CA key the builder signs with ECDSA, RSA PKCS#1
+        v1.5 or EdDSA, :class:`_DirectSigner` writes that same DER itself, cheaper still. Dates the setters would
+        refuse (an expired CA) and subclasses that override :meth:`issue` go through :meth:`issue`.
         """
         issuer, ca_not_after, signature_hash = self._issuer
         now = _now()
         not_before, not_after = now - _SKEW, min(now + dt.timedelta(days=days), ca_not_after)
         if not_after < not_before or type(self).issue is not LocalCa.issue:
             return self.issue(subject, public_key, extensions=extensions, days=days)
+        serial_number = x509.random_serial_number()
+        signer = self._direct_signer
+        if signer is not None and not_before.year >= 1950:
+            spki = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+            encoded = [
+                signer.end_entity,
+                _subject_key_identifier_der(spki),
+                signer.authority_key_identifier,
+                *(_encoded(e) for e in extensions),
+            ]
+            return signer.issue(serial_number, not_before, not_after, subject, spki, encoded)
         ski = x509.SubjectKeyIdentifier.from_public_key(public_key)
         builder = x509.CertificateBuilder(
             issuer_name=issuer,
             subject_name=subject,
             public_key=public_key,
-            serial_number=x509.random_serial_number(),
+            serial_number=serial_number,
             not_valid_before=not_before.replace(tzinfo=None),  # naive UTC, as the setters store them
             not_valid_after=not_after.replace(tzinfo=None),
             extensions=[
@@ -219,6 +359,10 @@ class LocalCa:
             ],
         )
         return builder.sign(self.private_key, signature_hash)
+
+    @cached_property
+    def _direct_signer(self) -> _DirectSigner | None:
+        return _DirectSigner.for_ca(self)
 
     def issue_tls_server(
         self, names: Sequence[str] = ("localhost",), ips: Sequence[str] = ("127.0.0.1", "::1")
@@ -273,13 +417,13 @@ def _key_usage(key_encipherment: bool) -> x509.Extension[x509.KeyUsage]:
 
 
 #: The keyUsage set when a CSR asks for none: digitalSignature, plus keyEncipherment for an RSA key.
-_DEFAULT_KEY_USAGE_RSA = _key_usage(True)
-_DEFAULT_KEY_USAGE = _key_usage(False)
+_DEFAULT_KEY_USAGE_RSA = _remember(_key_usage(True))
+_DEFAULT_KEY_USAGE = _remember(_key_usage(False))
 
 
-@functools.lru_cache(maxsize=8)
+@functools.cache  # one per distinct default_eku in the process
 def _extended_key_usage(usages: tuple[x509.ObjectIdentifier, ...]) -> x509.Extension[x509.ExtendedKeyUsage]:
-    return x509.Extension(x509.ExtendedKeyUsage.oid, False, x509.ExtendedKeyUsage(list(usages)))
+    return _remember(x509.Extension(x509.ExtendedKeyUsage.oid, False, x509.ExtendedKeyUsage(list(usages))))
 
 
 class LocalCaBackend:
