@@ -8,6 +8,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from estclient import (
     CertsOnly,
@@ -204,3 +206,83 @@ def test_signed_or_ber_messages_go_to_the_full_decoder(pki: TestPki) -> None:
     for message in (ber, signed):
         assert _asn1._certs_only_fast(message) is None
         assert _asn1.signed_data_decode(message) == _asn1._signed_data_full(message)
+
+
+# --- the fast split against the full decoder on structured messages with BER/DER encoding variants -------------
+#
+# Random bytes and mutations of real messages rarely hit the encodings on which the TLV reader and asn1crypto
+# could differ; these messages are built element by element, each with a tag in the low- or high-tag-number form
+# (X.690 §8.1.2) and a length in the short or a long form with leading zero bytes (X.690 §8.1.3), and with
+# certs-only parts swapped for near misses (signers, content, other choices, empty or odd SETs).
+
+
+@st.composite
+def _certs_only_variants(draw: st.DrawFn) -> bytes:
+    cert = draw(st.sampled_from(_VARIANT_CERTS))
+    # At most one part is a near miss and a few elements (by the order they are written) take the odd tag or
+    # length form, so that most messages are otherwise ones the fast split accepts.
+    odd_part = draw(st.sampled_from([None, "version", "digests", "encap", "member", "sets", "signers"]))
+    odd_tags = draw(st.sets(st.integers(0, 24), max_size=1))
+    odd_lengths = draw(st.sets(st.integers(0, 24), max_size=3))
+    written = [0]
+
+    def el(first: int, *parts: bytes) -> bytes:
+        body = b"".join(parts)
+        index, written[0] = written[0], written[0] + 1
+        tag = first & 0x1F
+        ident = bytes((first | 0x1F, tag)) if index in odd_tags and tag < 0x1F else bytes((first,))
+        if index not in odd_lengths and len(body) < 0x80:
+            return ident + bytes((len(body),)) + body
+        size = len(body).to_bytes(max(1, (len(body).bit_length() + 7) // 8), "big")
+        size = b"\x00" * draw(st.integers(0, 4 - len(size))) + size  # long form, maybe with leading zeros
+        return ident + bytes((0x80 | len(size),)) + size + body
+
+    def part(name: str, valid: bytes, *misses: bytes) -> bytes:
+        return draw(st.sampled_from(misses)) if odd_part == name else valid
+
+    data_oid = el(0x06, bytes.fromhex("2a864886f70d010701"))
+    sha256 = el(0x30, el(0x06, bytes.fromhex("608648016503040201")))
+    version = part("version", el(0x02, b"\x01"), el(0x02, b""), el(0x02, b"\x00\x01"), el(0x22, b""))
+    digests = part("digests", el(0x31, sha256), el(0x31), el(0x11, sha256))
+    encap = part("encap", el(0x30, data_oid), el(0x30, data_oid, el(0xA0, el(0x04, b"x"))), el(0x30))
+    member = part("member", cert, el(0x30, cert[4:]), el(0x30), el(0xA0, cert[4:]), el(0x30, b"\x02\x01\x05"))
+    sets = (
+        [el(0xA0, member, cert)]
+        if odd_part != "sets"
+        else draw(
+            st.lists(st.sampled_from([el(0xA0, member), el(0xA0), el(0x80), el(0xA1, member), el(0xA1), el(0x81)]))
+        )
+    )
+    signers = part("signers", el(0x31), el(0x31, el(0x30)), el(0x11), b"")
+    signed = el(0x30, version, digests, encap, *sets, signers)
+    return el(0x30, el(0x06, bytes.fromhex("2a864886f70d010702")), el(0xA0, signed))
+
+
+def _variant_certs() -> list[bytes]:
+    der = decode_body(_vectors.text("rfc7030_a3_simpleenroll_response.b64"))
+    return list(_asn1._signed_data_full(der).certificates)
+
+
+_VARIANT_CERTS = _variant_certs()
+
+
+@settings(max_examples=600, deadline=None)
+@given(_certs_only_variants())
+def test_fast_split_agrees_with_the_full_decoder_on_encoding_variants(message: bytes) -> None:
+    fast = _asn1._certs_only_fast(message)
+    if fast is not None:  # an Asn1Error from the full decoder is a disagreement as well
+        assert fast == _asn1._signed_data_full(message)
+
+
+def test_high_tag_number_form_of_the_signed_data_sequence_goes_to_the_full_decoder() -> None:
+    # 0x3f 0x10 is SEQUENCE in the high-tag-number form: the TLV reader decodes it, asn1crypto refuses it inside
+    # the SignedData; the fast split must not accept what the full decoder refuses.
+    der = decode_body(_vectors.text("rfc7030_a3_simpleenroll_response.b64"))
+    signed = der[19:]
+    assert signed[:2] == b"\x30\x82"
+    explicit = b"\xa0\x82" + (len(signed) + 1).to_bytes(2, "big") + b"\x3f\x10" + signed[1:]
+    body = der[4:15] + explicit
+    message = b"\x30\x82" + len(body).to_bytes(2, "big") + body
+    assert _asn1._certs_only_fast(message) is None
+    with pytest.raises(MalformedResponseError):
+        parse_certs_only(message)

@@ -590,16 +590,18 @@ def _certs_only_fast(der: bytes) -> SignedDataParts | None:
     neither accepts.
     """
     try:
-        outer = _peek(der)
-        if (outer.class_, outer.method, outer.tag) != (0, 1, 16):
+        # Tags are compared as bytes, never as decoded numbers: the TLV reader also takes the high-tag-number
+        # form (0x3f 0x10 for SEQUENCE), which asn1crypto refuses inside the SignedData ("Non-minimal tag
+        # encoding"). Such input goes to the full decoder.
+        if der[:1] != b"\x30":
             return None
-        info = _children(outer.contents)
+        info = _children(_peek(der).contents)
         if len(info) != 2 or info[0] != _DER_OID_SIGNED_DATA or info[1][:1] != b"\xa0":
             return None
-        signed = _peek(_peek(info[1]).contents)
-        if (signed.class_, signed.method, signed.tag) != (0, 1, 16):
+        signed_der = _peek(info[1]).contents
+        if signed_der[:1] != b"\x30":
             return None
-        items = _children(signed.contents)
+        items = _children(_peek(signed_der).contents)
     except Asn1Error:
         return None
     if len(items) < 4 or items[-1] != _EMPTY_SET:
