@@ -281,3 +281,24 @@ def test_times_outside_rfc_5280_are_refused() -> None:
         _der.x509_time(dt.datetime(2000, 1, 1, 0, 0, 0, 5))
     plus_one = dt.timezone(dt.timedelta(hours=1))
     assert _der.x509_time(dt.datetime(2050, 1, 1, 0, 30, tzinfo=plus_one)) == _der.der(0x17, b"491231233000Z")
+
+
+def test_a_validity_in_fractions_of_a_day_is_issued_as_the_builder_issues_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # days=1/7 ends 3 h 25 min 42.857143 s from now: the builder drops the fraction of a second; the direct
+    # signer, whose times are whole seconds, must leave such dates to the builder instead of failing the request.
+    ca = LocalCa.generate()
+    backend = LocalCaBackend(ca, days=1 / 7)  # type: ignore[arg-type]  # annotated int; a float works with issue()
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "short-lived")]))
+        .sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())
+    )
+    monkeypatch.setattr(_local_ca, "_now", lambda: dt.datetime(2030, 5, 6, 7, 8, 9, tzinfo=dt.UTC))
+    cert = backend.enroll(csr, label=None, requester=_WHO, renewal_of=None).certificate
+    assert ca._direct_signer is not None
+    cert.verify_directly_issued_by(ca.certificate)
+    assert cert.not_valid_after_utc == dt.datetime(2030, 5, 6, 10, 33, 51, tzinfo=dt.UTC)
+    reference = ca.issue(csr.subject, csr.public_key(), days=1 / 7)  # type: ignore[arg-type]
+    assert reference.not_valid_after_utc - reference.not_valid_before_utc == (
+        cert.not_valid_after_utc - cert.not_valid_before_utc
+    )

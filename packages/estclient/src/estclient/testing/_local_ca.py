@@ -334,7 +334,9 @@ class LocalCa:
             return self.issue(subject, public_key, extensions=extensions, days=days)
         serial_number = x509.random_serial_number()
         signer = self._direct_signer
-        if signer is not None and not_before.year >= 1950:
+        # A fraction of a day can leave a fraction of a second in not_after, which the builder drops and an RFC 5280
+        # Time cannot hold (_der.x509_time refuses it): the builder decides such dates.
+        if signer is not None and not_before.year >= 1950 and not not_after.microsecond:
             spki = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
             encoded = [
                 signer.end_entity,
