@@ -365,13 +365,47 @@ def test_duplicate_fields_are_recorded_last_wins_and_read_first_wins(server: Est
     answer = _exchange(
         server,
         b"GET /.well-known/est/cacerts HTTP/1.1\r\nHost: localhost\r\nX-Dup: one\r\nx-dup: two\r\n"
-        b"Content-Length: 0\r\nContent-Length: 7\r\nConnection: close\r\n\r\n",
+        b"Content-Length: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",  # the same length twice: allowed
     )
     assert answer.startswith(b"HTTP/1.1 200 ")
     (recorded,) = server.requests
     assert recorded.headers["x-dup"] == "two"
-    assert recorded.headers["content-length"] == "7"
-    assert recorded.body == b""  # the first Content-Length (0) is the one read
+    assert recorded.headers["content-length"] == "0"
+    assert recorded.body == b""
+
+
+_ENROLL = b"POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: localhost\r\n"
+
+
+@pytest.mark.parametrize(
+    ("fields", "fragment"),
+    [
+        (b"Content-Length: 0\r\nContent-Length: 7\r\n", b"not one number: 0, 7"),
+        (b"Content-Length: 3, 4\r\n", b"not one number: 3, 4"),
+        (b"Content-Length: +5\r\n", b"not one number: +5"),
+        (b"Content-Length: 5_0\r\n", b"not one number: 5_0"),
+        (b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", b"both Transfer-Encoding and Content-Length"),
+        (b"Transfer-Encoding: chunked, gzip\r\n", b"does not end with chunked"),
+    ],
+)
+def test_a_request_whose_body_length_is_ambiguous_gets_400_and_a_closed_connection(
+    server: EstServer, fields: bytes, fragment: bytes
+) -> None:
+    # RFC 9112 §6.1 and §6.3: the server must not guess where the body ends (request smuggling), and closes.
+    server.clear_requests()
+    follow_up = b"GET /.well-known/est/cacerts HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    answer = _exchange(server, _ENROLL + fields + b"\r\n" + b"abcde" + follow_up)
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert fragment in answer
+    assert b"Connection: close\r\n" in answer
+    assert answer.count(b"HTTP/1.1 ") == 1  # nothing after it was read as another request
+    assert [r.status for r in server.requests] == [400]
+
+
+def test_a_chunk_size_that_is_not_hex_digits_is_refused(server: EstServer) -> None:
+    answer = _exchange(server, _ENROLL + b"Transfer-Encoding: chunked\r\n\r\n+5\r\nabcde\r\n0\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b"badly chunked" in answer
 
 
 def test_too_many_fields_get_431_over_tls(server: EstServer) -> None:

@@ -225,6 +225,16 @@ class EstApp(Protocol):
         ...
 
 
+def _is_digits(text: str) -> bool:
+    """1*DIGIT in ASCII (``str.isdigit`` also takes other scripts' digits, ``int`` also takes ``+5`` and ``5_0``)."""
+    return bool(text) and text.isascii() and text.isdigit()
+
+
+def _is_hex(text: bytes) -> bool:
+    """1*HEXDIG: a chunk size (``int(..., 16)`` also takes signs, underscores and ``0x``)."""
+    return bool(text) and all(c in b"0123456789abcdefABCDEF" for c in text)
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
@@ -314,12 +324,36 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._fields[1]
         return {k.lower(): v for k, v in self.headers.items()}
 
+    def _framing_error(self) -> str | None:
+        """Why the request's body length cannot be trusted (RFC 9112 §6.1, §6.3), or None.
+
+        A request with both Transfer-Encoding and Content-Length, a Transfer-Encoding whose last coding is not
+        chunked, or Content-Length values that differ or are not digits: the answer is 400 and the connection
+        closes, as RFC 9112 requires, so no reading of the body can be smuggled past another one's.
+        """
+        encodings = self.headers.get_all("Transfer-Encoding") or []
+        lengths = self.headers.get_all("Content-Length") or []
+        if encodings and lengths:
+            return "The request has both Transfer-Encoding and Content-Length (RFC 9112 §6.1)."
+        if encodings:
+            codings = [c.strip().lower() for value in encodings for c in value.split(",")]
+            if codings[-1] != "chunked":
+                return "The request's Transfer-Encoding does not end with chunked (RFC 9112 §6.3)."
+            return None
+        values = {v.strip() for value in lengths for v in value.split(",")}
+        if len(values) > 1 or any(not _is_digits(v) for v in values):
+            return f"The request's Content-Length is not one number: {', '.join(sorted(values))} (RFC 9112 §6.3)."
+        return None
+
     def _read_body(self) -> bytes | None:
-        if "chunked" in (self._field("transfer-encoding") or "").lower():
+        if self.headers.get_all("Transfer-Encoding"):
             chunks: list[bytes] = []
             total = 0
             while True:
-                size = int(self.rfile.readline(100).split(b";", 1)[0].strip() or b"0", 16)
+                line = self.rfile.readline(100).split(b";", 1)[0].strip()
+                if not _is_hex(line):
+                    raise ValueError("bad chunk size")
+                size = int(line, 16)
                 if size == 0:
                     while self.rfile.readline(1000) not in (b"\r\n", b"\n", b""):
                         pass
@@ -329,7 +363,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     return None
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline(10)
-        length = int(self._field("content-length") or 0)
+        length = int((self._field("content-length") or "0").split(",", 1)[0].strip())
         if length > MAX_BODY:
             # Read (and drop) what the client sends, up to a bound, so it can read the 413 instead of hitting a
             # reset while it is still writing.
@@ -341,10 +375,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         assert isinstance(self.connection, ssl.SSLSocket)
-        try:
-            body = self._read_body()
-        except ValueError:
-            body = None
+        framing = self._framing_error()
+        body: bytes | None = None
+        if framing is None:
+            try:
+                body = self._read_body()
+            except ValueError:
+                body = None
         exchange = Exchange(
             self.command,
             self.path,
@@ -354,7 +391,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.client_address[0],
             self.client_certificate,
         )
-        if body is None:
+        if framing is not None:
+            reply = Reply.text(400, framing)
+            reply.close = True
+        elif body is None:
             reply = Reply.text(413, f"The request body is larger than {MAX_BODY} bytes or badly chunked.")
             reply.close = True
         else:
