@@ -346,7 +346,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return None
 
     def _read_body(self) -> bytes | None:
-        if self.headers.get_all("Transfer-Encoding"):
+        if self._field("transfer-encoding") is not None:  # _framing_error vetted the codings
             chunks: list[bytes] = []
             total = 0
             while True:
