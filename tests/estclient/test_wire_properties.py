@@ -257,3 +257,16 @@ def test_regression_certificate_with_an_invalid_version(pki: TestPki) -> None:
     der[at + 4] = 6
     with pytest.raises(EstError, match="does not parse"):
         parse_certs_only(bytes(der))
+
+
+def test_regression_certificate_with_a_negative_serial_number(pki: TestPki) -> None:
+    # Found by the property test in CI: a non-positive serial (RFC 5280 forbids it, old CAs issued it) made
+    # cryptography warn, which an application that turns warnings into errors (as this suite does) got as an
+    # exception. Such a certificate is read, as the other packages read it.
+    der = bytearray(build_certs_only([pki.client.cert]))
+    serial = pki.client.cert.serial_number.to_bytes(20, "big").lstrip(b"\x00")
+    head = bytes([0x02, len(serial)]) + serial
+    at = bytes(der).index(head)
+    der[at + 2] |= 0x80  # the INTEGER's sign bit: now negative
+    (cert,) = parse_certs_only(bytes(der)).certificates  # (reading cert.serial_number still warns: cryptography's word)
+    assert cert.subject == pki.client.cert.subject

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 
 from estclient import _asn1
+from estclient._x509 import read_der_certificate
 
 __all__ = ["CmsError", "decrypt_enveloped", "encrypt_enveloped", "sign_content", "verify_signers"]
 
@@ -119,7 +120,7 @@ def verify_signers(parts: _asn1.SignedDataParts) -> list[x509.Certificate]:
         CmsError: A signer's certificate is missing, or a signature or message digest does not verify.
     """
     try:
-        certs = [x509.load_der_x509_certificate(d) for d in parts.certificates]
+        certs = [read_der_certificate(d) for d in parts.certificates]
         return [_verify_one(parts, signer, certs) for signer in parts.signers]
     except (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
         if isinstance(exc, CmsError):

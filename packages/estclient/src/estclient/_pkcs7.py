@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKey
 from estclient import _asn1
 from estclient._errors import MalformedMessageError, MalformedResponseError
 from estclient._sigs import certificate_signed_by
+from estclient._x509 import read_der_certificate
 
 __all__ = ["CertsOnly", "build_certs_only", "order_chain", "parse_certs_only", "rollover_roles"]
 
@@ -87,7 +88,7 @@ def parse_certs_only(
     certs = []
     for i, cert_der in enumerate(parts.certificates):
         try:
-            cert = x509.load_der_x509_certificate(cert_der)
+            cert = read_der_certificate(cert_der)
             _ = cert.extensions  # parsed lazily: a malformed extension fails here, not in the caller's code
             certs.append(cert)
         except (ValueError, x509.InvalidVersion) as exc:

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import serialization
 
 from estclient._auth import ClientCertificate
 from estclient._errors import BootstrapError, EstError, HostnameMismatchError, RaAuthorizationError
+from estclient._x509 import read_der_certificate, read_pem_certificates
 
 __all__ = [
     "ID_KP_CMC_RA",
@@ -109,7 +110,7 @@ def load_pem_certificates(source: str | Path | bytes) -> tuple[x509.Certificate,
             ) from None
         where = repr(str(source))
     try:
-        certs = tuple(x509.load_pem_x509_certificates(data))
+        certs = tuple(read_pem_certificates(data))
     except ValueError:
         certs = ()
     if not certs:
@@ -506,7 +507,7 @@ def presented_chain(ssl_object: Any) -> list[x509.Certificate]:
     certs: list[x509.Certificate] = []
     for der in ders:
         try:
-            certs.append(x509.load_der_x509_certificate(der))
+            certs.append(read_der_certificate(der))
         except ValueError:
             continue
     return certs
